@@ -1,0 +1,3 @@
+from sparsecli.cli import main
+
+main()

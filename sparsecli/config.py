@@ -1,0 +1,316 @@
+"""Structured configs: the typed schema behind every YAML file in `sparsecli/conf`.
+
+OmegaConf checks types and enum values while Hydra composes (`encoder.k1=abc` fails there,
+naming the field); range and consistency checks live in `__post_init__`, which runs when a
+task turns its config into these objects with `OmegaConf.to_object`.
+
+Group schemas are registered in Hydra's ConfigStore under `schema/...`, so they do not show
+up as choices of the user-facing groups (`data=`, `encoder=`, ...); each command's primary
+schema is `<command>_schema`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+from sparsecli.errors import ConfigError
+
+
+def _check(ok: bool, field_name: str, message: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(message, where=field_name, fix=fix)
+
+
+# --------------------------------------------------------------------------- shared
+
+
+class ProgressMode(Enum):
+    auto = "auto"  # a bar on a terminal, log lines otherwise
+    bar = "bar"
+    log = "log"
+    none = "none"
+
+
+@dataclass
+class RuntimeConfig:
+    """How a run executes; never part of the run key, since it does not change results."""
+
+    force: bool = False  # recompute even when the run directory is complete
+    threads: int = 0  # 0 = all cores
+    progress: ProgressMode = ProgressMode.auto
+    progress_interval: float = 10.0  # seconds between progress log lines without a terminal
+
+    def __post_init__(self) -> None:
+        _check(self.threads >= 0, "runtime.threads", f"must be >= 0, got {self.threads}", "use 0 for all cores")
+        _check(self.progress_interval > 0, "runtime.progress_interval", "must be > 0", "pass a number of seconds")
+
+
+@dataclass
+class CommonConfig:
+    runs_root: str = "runs"  # run directories go to <runs_root>/<command>/<key>/
+    data_root: Optional[str] = None  # when set, named datasets read local copies under it
+    seed: int = 0
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class DataFormat(Enum):
+    beir = "beir"  # corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+    msmarco = "msmarco"  # collection.tsv, queries TSV, TREC qrels
+    irds = "irds"  # an ir_datasets id
+    hf = "hf"  # Hugging Face datasets (hub name or a save_to_disk folder)
+
+
+class OnEmpty(Enum):
+    error = "error"  # stop: an empty document usually means a broken conversion
+    skip = "skip"  # drop it, as Anserini does (it could never be retrieved anyway)
+    keep = "keep"  # keep it with an empty vector
+
+
+@dataclass
+class FilesConfig:
+    """File names inside `data.path`; null means the format's default."""
+
+    corpus: Optional[str] = None
+    queries: Optional[str] = None
+    qrels: Optional[str] = None
+
+
+@dataclass
+class HFTableConfig:
+    path: Optional[str] = None  # hub name or a local save_to_disk folder
+    name: Optional[str] = None  # dataset config name
+    split: Optional[str] = None
+
+
+@dataclass
+class HFConfig:
+    corpus: HFTableConfig = field(default_factory=HFTableConfig)
+    queries: HFTableConfig = field(default_factory=HFTableConfig)
+    qrels: HFTableConfig = field(default_factory=HFTableConfig)
+    revision: Optional[str] = None
+
+
+@dataclass
+class LocalCopyConfig:
+    """Where a named dataset lives below `data_root`, used instead of its public source."""
+
+    path: Optional[str] = None
+    format: DataFormat = DataFormat.beir
+    files: FilesConfig = field(default_factory=FilesConfig)
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    format: DataFormat = DataFormat.beir
+    path: Optional[str] = None  # local folder for beir/msmarco, or an HF save_to_disk folder
+    split: Optional[str] = "test"  # qrels split; queries are restricted to it; null = all queries, no qrels
+    files: FilesConfig = field(default_factory=FilesConfig)
+    irds_id: Optional[str] = None
+    hf: HFConfig = field(default_factory=HFConfig)
+    local: LocalCopyConfig = field(default_factory=LocalCopyConfig)
+    on_empty: OnEmpty = OnEmpty.error
+    query_in_corpus: bool = False  # queries are also documents (ArguAna, Quora): search drops self-matches
+    max_queries: Optional[int] = None  # keep the first N queries, for quick slices
+
+    def __post_init__(self) -> None:
+        needs_path = self.format in (DataFormat.beir, DataFormat.msmarco)
+        _check(
+            not needs_path or bool(self.path) or bool(self.local.path),
+            "data.path",
+            f"data={self.name} (format {self.format.value}) needs a folder",
+            "pass data.path=<dir>",
+        )
+        _check(
+            self.format != DataFormat.irds or bool(self.irds_id) or bool(self.local.path),
+            "data.irds_id",
+            "format irds needs an ir_datasets id",
+            "pass data.irds_id=<id>, e.g. beir/scifact/test",
+        )
+        _check(
+            self.max_queries is None or self.max_queries > 0,
+            "data.max_queries",
+            "must be positive",
+            "pass a positive number or null",
+        )
+
+
+# --------------------------------------------------------------------------- encode
+
+
+class Tokenizer(Enum):
+    standard = "standard"  # Lucene's StandardTokenizer (Unicode UAX#29 word boundaries)
+    whitespace = "whitespace"
+
+
+class StemmerName(Enum):
+    porter = "porter"  # Lucene PorterStemFilter, as in Anserini
+    snowball = "snowball"  # Snowball English (Porter2)
+    none = "none"
+
+
+@dataclass
+class AnalyzerConfig:
+    # Defaults reproduce Anserini's DefaultEnglishAnalyzer, behind its published BEIR numbers.
+    tokenizer: Tokenizer = Tokenizer.standard
+    possessive: bool = True  # strip English possessive 's before lowercasing (EnglishPossessiveFilter)
+    lowercase: bool = True
+    stopwords: str = "lucene"  # lucene (Lucene's 33 English words) | none | path to a file, one word per line
+    stemmer: StemmerName = StemmerName.porter
+    max_token_length: int = 255  # longer tokens are split, as Lucene does
+    fields: List[str] = field(default_factory=lambda: ["title", "text"])  # concatenated: Anserini's "flat"
+
+    def __post_init__(self) -> None:
+        _check(self.max_token_length > 0, "encoder.analyzer.max_token_length", "must be positive", "pass e.g. 255")
+        _check(
+            bool(self.fields) and all(f in ("title", "text") for f in self.fields),
+            "encoder.analyzer.fields",
+            f"must be a non-empty subset of [title, text], got {list(self.fields)}",
+            "pass e.g. encoder.analyzer.fields=[title,text]",
+        )
+
+
+class BM25Variant(Enum):
+    lucene = "lucene"  # idf = ln(1 + (N - df + .5)/(df + .5)); Lucene/Anserini
+    robertson = "robertson"  # idf = ln((N - df + .5)/(df + .5)), clipped at 0
+    atire = "atire"  # idf = ln(N/df)
+    bm25l = "bm25l"
+    bm25plus = "bm25plus"
+
+
+@dataclass
+class BM25Config:
+    name: str = "bm25"
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    variant: BM25Variant = BM25Variant.lucene
+    k1: float = 0.9  # Anserini's BEIR/MS MARCO default
+    b: float = 0.4  # Anserini's BEIR/MS MARCO default
+    delta: float = 0.5  # only for bm25l / bm25plus
+    lucene_norms: bool = True  # doc lengths through Lucene's lossy 1-byte norm, as Anserini scores them
+
+    def __post_init__(self) -> None:
+        _check(self.k1 >= 0, "encoder.k1", f"must be >= 0, got {self.k1}", "Anserini uses 0.9")
+        _check(0 <= self.b <= 1, "encoder.b", f"must be in [0, 1], got {self.b}", "Anserini uses 0.4")
+        _check(self.delta >= 0, "encoder.delta", f"must be >= 0, got {self.delta}", "the usual value is 0.5")
+
+
+@dataclass
+class ExportConfig:
+    jsonl: bool = False  # also write {"id", "vector": {token: weight}} JSONL (Seismic, Anserini impact)
+    quantize: Optional[float] = None  # multiply weights by this and round to int in the export (e.g. 100)
+
+    def __post_init__(self) -> None:
+        _check(self.quantize is None or self.quantize > 0, "export.quantize", "must be positive", "pass e.g. 100 or null")
+
+
+@dataclass
+class EncodeConfig(CommonConfig):
+    data: DataConfig = MISSING
+    encoder: Any = MISSING  # one of the encoder schemas, chosen by encoder=<name>
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+# --------------------------------------------------------------------------- index
+
+
+@dataclass
+class ExactIndexConfig:
+    name: str = "exact"
+
+
+@dataclass
+class IndexConfig(CommonConfig):
+    encode_run: str = MISSING
+    index: Any = MISSING
+
+
+# --------------------------------------------------------------------------- search
+
+
+@dataclass
+class SearchParams:
+    name: str = "exact"
+    k: int = 1000  # BEIR and MS MARCO evaluate R@1000
+    drop_self: Optional[bool] = None  # drop a query's own id from its results; null = data.query_in_corpus
+    gzip: bool = False  # write run.trec.gz instead of run.trec
+    tag: str = "sparsecli"  # the TREC run tag (last column)
+    verify_index: bool = False  # check the index checksums before searching (reads every byte)
+    batch_size: int = 2048  # queries per kernel call; progress granularity
+
+    def __post_init__(self) -> None:
+        _check(self.k > 0, "search.k", f"must be positive, got {self.k}", "pass e.g. search.k=1000")
+        _check(self.batch_size > 0, "search.batch_size", "must be positive", "pass e.g. 2048")
+        _check(bool(self.tag) and not any(c.isspace() for c in self.tag), "search.tag", "must be one word", "pass e.g. search.tag=bm25")
+
+
+@dataclass
+class SearchConfig(CommonConfig):
+    index_run: str = MISSING
+    search: SearchParams = field(default_factory=SearchParams)
+
+
+# --------------------------------------------------------------------------- eval
+
+
+class SignificanceTest(Enum):
+    ttest = "ttest"  # paired Student t-test over per-query values
+    randomization = "randomization"  # paired randomization (permutation) test, seeded
+    none = "none"
+
+
+class MissingQueries(Enum):
+    zero = "zero"  # a judged query with no results scores 0 (trec_eval -c, as Anserini reports)
+    skip = "skip"  # average only over queries present in the run
+
+
+@dataclass
+class EvalParams:
+    name: str = "default"
+    measures: List[str] = field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
+    qrels: Optional[str] = None  # a TREC qrels file; default: the qrels of the upstream encode run
+    missing_queries: MissingQueries = MissingQueries.zero
+    significance: SignificanceTest = SignificanceTest.ttest
+    permutations: int = 10000  # for the randomization test
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check(bool(self.measures), "eval.measures", "is empty", "pass e.g. eval.measures=[nDCG@10]")
+        _check(0 < self.alpha < 1, "eval.alpha", "must be in (0, 1)", "pass e.g. 0.05")
+        _check(self.permutations > 0, "eval.permutations", "must be positive", "pass e.g. 10000")
+
+
+@dataclass
+class EvalConfig(CommonConfig):
+    search_run: Any = MISSING  # a search run dir, a TREC run file, or a list of them to compare
+    eval: EvalParams = field(default_factory=EvalParams)
+
+
+# --------------------------------------------------------------------------- registry
+
+SCHEMAS = {
+    "encode_schema": EncodeConfig,
+    "index_schema": IndexConfig,
+    "search_schema": SearchConfig,
+    "eval_schema": EvalConfig,
+    "schema/data/data": DataConfig,
+    "schema/encoder/bm25": BM25Config,
+    "schema/index/exact": ExactIndexConfig,
+    "schema/search/params": SearchParams,
+    "schema/eval/params": EvalParams,
+}
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for path, node in SCHEMAS.items():
+        group, _, name = path.rpartition("/")
+        store.store(group=group or None, name=name, node=node)

@@ -1,0 +1,1 @@
+"""Encoders: documents and queries to sparse vectors over a vocabulary."""

@@ -1,0 +1,1 @@
+"""Evaluation: ir-measures over TREC runs and qrels, paired significance tests, result tables."""

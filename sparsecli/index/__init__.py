@@ -1,0 +1,1 @@
+"""Indexes over encoded documents: build, save, and load memory-mapped with integrity checks."""

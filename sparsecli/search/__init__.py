@@ -1,0 +1,1 @@
+"""Retrieval over an index: top-k documents per query."""

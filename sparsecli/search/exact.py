@@ -1,0 +1,58 @@
+"""Exact top-k search: every posting of every query term is scored."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from sparsecli import ui
+from sparsecli.index.inverted import InvertedIndex
+from sparsecli.io.vectors import SparseVectors
+
+
+class Ranking(NamedTuple):
+    docs: np.ndarray  # int32 [n_queries, k + 1]: document numbers, best first
+    scores: np.ndarray  # float32 [n_queries, k + 1]
+    counts: np.ndarray  # int32 [n_queries]: how many of the k columns are filled
+
+
+def search(
+    index: InvertedIndex,
+    queries: SparseVectors,
+    k: int,
+    exclude: np.ndarray | None = None,
+    batch_size: int = 2048,
+) -> Ranking:
+    import numba
+
+    from sparsecli.kernels.topk import search_taat
+
+    n = queries.n_rows
+    docs = np.zeros((n, k + 1), dtype=np.int32)
+    scores = np.zeros((n, k + 1), dtype=np.float32)
+    counts = np.zeros(n, dtype=np.int32)
+    if exclude is None:
+        exclude = np.full(n, -1, dtype=np.int32)
+    indptr = np.asarray(queries.indptr)
+    with ui.progress("search", total=n, unit="queries") as bar:
+        for lo in range(0, n, batch_size):
+            hi = min(lo + batch_size, n)
+            start, end = indptr[lo], indptr[hi]
+            search_taat(
+                index.term_ptr,
+                index.post_docs,
+                index.post_weights,
+                indptr[lo : hi + 1] - start,
+                np.asarray(queries.indices[start:end]),
+                np.asarray(queries.data[start:end]),
+                index.id_rank,
+                exclude[lo:hi],
+                k,
+                numba.get_num_threads(),
+                docs[lo:hi],
+                scores[lo:hi],
+                counts[lo:hi],
+            )
+            bar.advance(hi - lo)
+    return Ranking(docs, scores, counts)

@@ -1,0 +1,403 @@
+"""The thin layer between Hydra and the pure steps: one task per command.
+
+Each task receives the composed config from `@hydra.main`, runs inside its run directory
+(cache hit, meta.json, atomic artifacts, DONE.json last) and calls Hydra-free code in
+`sparsecli/<step>/`. Tasks are module-level functions so that launchers can pickle them.
+
+    sparse encode data=scifact data_root=../shared/data
+    sparse index encode_run=<dir>
+    sparse search index_run=<dir>
+    sparse eval search_run=<dir>
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from sparsecli import ui
+from sparsecli.errors import ConfigError, InputError, SparseError, UpstreamError
+from sparsecli.rundir import RunDir, compute_key, open_upstream, read_done, remove_path
+
+log = logging.getLogger("sparsecli")
+
+RUN_FILE = "run.trec"
+
+
+# --------------------------------------------------------------------------- the run protocol
+
+
+def _to_object(cfg: DictConfig) -> Any:
+    try:
+        return OmegaConf.to_object(cfg)
+    except SparseError:
+        raise
+    except Exception as err:  # OmegaConf wraps errors raised in __post_init__
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, SparseError):
+            raise cause from None
+        raise ConfigError(str(err).splitlines()[0], fix="check the config values") from None
+
+
+def _execute(
+    command: str,
+    cfg: DictConfig,
+    body: Callable[[RunDir, Any], None],
+    show: Optional[Callable[[RunDir], None]] = None,
+    inputs: Optional[Callable[[Any], dict]] = None,
+) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from sparsecli import provenance
+    from sparsecli.hydra_app import key_config
+
+    hydra_cfg = HydraConfig.get()
+    run = RunDir(hydra_cfg.runtime.output_dir, command, compute_key(command, key_config(cfg)))
+    try:
+        conf = _to_object(cfg)
+        ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
+        run.inputs = inputs(conf) if inputs else {}
+        if run.is_complete() and not conf.runtime.force:
+            if run.done().get("inputs", {}) == run.inputs:
+                log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
+                if show:
+                    show(run)
+                print(run.path, flush=True)
+                return
+            log.warning("the input files changed since %s was computed; recomputing", run.path)
+        fresh = run.is_fresh()
+        run.begin(
+            provenance.collect(
+                seed=conf.seed, threads=conf.runtime.threads, argv=sys.argv, overrides=list(hydra_cfg.overrides.task)
+            )
+        )
+        try:
+            body(run, conf)
+        except SparseError as err:
+            _abandon(run, fresh, err.line())
+            raise
+        except BaseException as err:
+            run.fail(f"{type(err).__name__}: {err}")
+            raise
+        run.finish()
+    except SparseError as err:
+        ui.error(err.line())
+        raise SystemExit(err.exit_code) from None
+    if show:
+        show(run)
+    print(run.path, flush=True)
+
+
+def _abandon(run: RunDir, fresh: bool, reason: str) -> None:
+    """After bad input, leave nothing behind: a fresh directory is removed entirely."""
+    if not fresh:
+        run.fail(reason)
+        return
+    for name in (".hydra", "logs", "meta.json"):
+        remove_path(run.path / name)
+    try:
+        run.path.rmdir()
+    except OSError:
+        pass  # something else lives there; leave it
+
+
+def _upstream(run: RunDir, reference: str, field: str, command: str) -> tuple[Path, dict]:
+    path, done = open_upstream(reference, field, command)
+    run.upstream[field] = {"path": str(path.resolve()), "key": done["key"]}
+    return path, done
+
+
+def _chained(run_path: Path, done: dict, field: str, command: str) -> Path:
+    """The upstream run that `run_path` itself read, found by key if it was moved."""
+    info = done.get("upstream", {}).get(field)
+    if info is None:
+        raise UpstreamError(f"{run_path} records no {field}", where=str(run_path / "DONE.json"), fix="recompute it")
+    for candidate in (Path(info["path"]), run_path.parent.parent / command / info["key"]):
+        upstream_done = read_done(candidate)
+        if upstream_done and upstream_done.get("key") == info["key"]:
+            return candidate
+    raise UpstreamError(
+        f"the {command} run {info['key']} that {run_path} was built from is gone",
+        where=info["path"],
+        fix=f"recompute it with `sparse {command} ...`",
+    )
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _encode_inputs(conf) -> dict:
+    from sparsecli.data.source import open_source
+
+    return open_source(conf.data, conf.data_root).fingerprint
+
+
+def _encode(run: RunDir, conf) -> None:
+    from sparsecli.data.collection import checked_docs, load_queries
+    from sparsecli.data.source import open_source
+    from sparsecli.encode import bm25
+    from sparsecli.io import jsonl, trec
+    from sparsecli.io.textfile import write_text
+    from sparsecli.io.vectors import nnz_stats, save_vectors
+
+    encoders = {"bm25": bm25.encode}
+    source = open_source(conf.data, conf.data_root)
+    log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
+    with run.timer("read_queries"):
+        query_set = load_queries(source, conf.data.max_queries)
+    collection_report: dict = {}
+    docs = checked_docs(source, conf.data.on_empty, conf.encoder.analyzer.fields, collection_report)
+    with run.timer("encode"):
+        encoded = encoders[conf.encoder.name](
+            ((d.doc_id, d.title, d.text) for d in docs), [(q.query_id, q.text) for q in query_set.queries], conf.encoder
+        )
+    if encoded.docs.n_rows == 0:
+        raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
+    with run.timer("write"):
+        with run.writing("docs") as tmp:
+            save_vectors(tmp, encoded.docs)
+        with run.writing("queries") as tmp:
+            save_vectors(tmp, encoded.queries)
+        run.write_json("vocab.json", encoded.vocab)
+        if query_set.qrels is not None:
+            with run.writing("qrels.txt") as tmp:
+                write_text(tmp, trec.qrels_text(query_set.qrels))
+        if conf.export.jsonl:
+            for name, vectors in (("docs", encoded.docs), ("queries", encoded.queries)):
+                with run.writing(f"export/{name}.jsonl") as tmp:
+                    jsonl.write_vectors(tmp, vectors, encoded.vocab, conf.export.quantize)
+        manifest = {
+            "encoder": OmegaConf.to_container(OmegaConf.structured(conf.encoder), enum_to_str=True),
+            "data": {"name": conf.data.name, "source": source.label, "query_in_corpus": conf.data.query_in_corpus},
+            "vocab_size": len(encoded.vocab),
+            "docs": nnz_stats(encoded.docs),
+            "queries": nnz_stats(encoded.queries),
+            "collection": {**collection_report, **query_set.report},
+            "encoder_stats": encoded.stats,
+            "has_qrels": query_set.qrels is not None,
+        }
+        run.write_json("manifest.json", manifest)
+    log.info(
+        "%d docs (%.1f terms/doc), %d queries (%.1f terms/query), vocabulary %d",
+        manifest["docs"]["rows"],
+        manifest["docs"]["mean"],
+        manifest["queries"]["rows"],
+        manifest["queries"]["mean"],
+        len(encoded.vocab),
+    )
+
+
+# --------------------------------------------------------------------------- index
+
+
+def _index(run: RunDir, conf) -> None:
+    from sparsecli.index import inverted
+    from sparsecli.io.vectors import load_vectors
+    from sparsecli.kernels import set_threads
+
+    encode_path, _ = _upstream(run, conf.encode_run, "encode_run", "encode")
+    set_threads(conf.runtime.threads)
+    docs = load_vectors(encode_path / "docs")
+    with run.timer("build"):
+        index = inverted.build(docs)
+    with run.timer("write"):
+        with run.writing("index") as tmp:
+            inverted.save(index, tmp, {"index": conf.index.name})
+    log.info("index: %d docs, %d terms, %d postings", index.n_docs, index.n_terms, int(index.term_ptr[-1]))
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _search(run: RunDir, conf) -> None:
+    import json
+
+    import numpy as np
+
+    from sparsecli.index import inverted
+    from sparsecli.io import trec
+    from sparsecli.io.textfile import write_text
+    from sparsecli.io.vectors import load_vectors
+    from sparsecli.kernels import set_threads
+    from sparsecli.search import exact
+
+    params = conf.search
+    index_path, index_done = _upstream(run, conf.index_run, "index_run", "index")
+    encode_path = _chained(index_path, index_done, "encode_run", "encode")
+    set_threads(conf.runtime.threads)
+    with run.timer("load"):
+        index = inverted.load(index_path / "index", verify=params.verify_index)
+        queries = load_vectors(encode_path / "queries")
+        encode_manifest = json.loads((encode_path / "manifest.json").read_text(encoding="utf-8"))
+    drop_self = params.drop_self if params.drop_self is not None else encode_manifest["data"]["query_in_corpus"]
+    doc_ids = index.doc_ids.tolist()
+    query_ids = queries.ids.tolist()
+    exclude = np.full(len(query_ids), -1, dtype=np.int32)
+    if drop_self:
+        position = {d: i for i, d in enumerate(doc_ids)}
+        exclude = np.array([position.get(q, -1) for q in query_ids], dtype=np.int32)
+    with run.timer("search"):
+        ranking = exact.search(index, queries, params.k, exclude, params.batch_size)
+    if len(query_ids):
+        log.info("searched %d queries at %.0f queries/s", len(query_ids), len(query_ids) / max(run.timings["search"], 1e-9))
+
+    def lines():
+        for q, query_id in enumerate(query_ids):
+            count = ranking.counts[q]
+            ids = [doc_ids[d] for d in ranking.docs[q, :count]]
+            yield trec.run_lines(query_id, ids, ranking.scores[q, :count], params.tag)
+
+    name = RUN_FILE + (".gz" if params.gzip else "")
+    with run.timer("write"):
+        with run.writing(name) as tmp:
+            write_text(tmp, lines(), compress=params.gzip)
+        empty = int((np.diff(np.asarray(queries.indptr)) == 0).sum())
+        run.write_json(
+            "stats.json",
+            {
+                "queries": len(query_ids),
+                "queries_without_terms": empty,
+                "queries_without_results": int((ranking.counts == 0).sum()),
+                "k": params.k,
+                "drop_self": drop_self,
+                "run_file": name,
+            },
+        )
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _run_file(path: Path) -> Path:
+    for name in (RUN_FILE, RUN_FILE + ".gz"):
+        if (path / name).is_file():
+            return path / name
+    raise UpstreamError(f"no {RUN_FILE} in {path}", where="search_run", fix="recompute the search run")
+
+
+def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str]]]:
+    """(name, run file, qrels file, qrels sha256) for each entry of search_run."""
+    references = conf.search_run if isinstance(conf.search_run, list) else [conf.search_run]
+    entries = []
+    for reference in references:
+        reference = str(reference)
+        if Path(reference).is_file():
+            entries.append((reference, Path(reference), None, None))
+            continue
+        path, done = open_upstream(reference, "search_run", "search")
+        index_path = _chained(path, done, "index_run", "index")
+        encode_path = _chained(index_path, read_done(index_path), "encode_run", "encode")
+        encode_done = read_done(encode_path)
+        qrels = encode_path / "qrels.txt"
+        sha = encode_done["artifacts"].get("qrels.txt", {}).get("sha256") if encode_done else None
+        entries.append((reference, _run_file(path), qrels if qrels.is_file() else None, sha))
+    return entries
+
+
+def _eval(run: RunDir, conf) -> None:
+    from sparsecli.evaluate import measures as m
+    from sparsecli.evaluate import significance
+    from sparsecli.io import trec
+
+    params = conf.eval
+    measures = m.parse_measures(list(params.measures))
+    entries = _eval_inputs(conf)
+    for name, _, _, _ in entries:
+        run.upstream.setdefault("search_run", []).append(name)
+    if params.qrels:
+        qrels_path = Path(params.qrels)
+        if not qrels_path.is_file():
+            raise InputError("qrels file not found", where=f"eval.qrels={params.qrels}", fix="pass an existing TREC qrels file")
+    else:
+        qrels_paths = {(str(q), sha) for _, _, q, sha in entries if q is not None}
+        if not qrels_paths or any(q is None for _, _, q, _ in entries):
+            raise ConfigError(
+                "no qrels to evaluate against",
+                where="eval.qrels",
+                fix="pass eval.qrels=<TREC qrels file> (runs given as files, or encoded with data.split=null, carry none)",
+            )
+        if len({sha for _, sha in qrels_paths}) > 1:
+            raise ConfigError(
+                "the runs were encoded with different qrels",
+                where="search_run",
+                fix="pass eval.qrels=<file> to evaluate all runs against the same judgments",
+            )
+        qrels_path = Path(sorted(qrels_paths)[0][0])
+    qrels = m.qrels_dict(trec.read_qrels(qrels_path))
+    zero_missing = params.missing_queries.value == "zero"
+    scored = []
+    for name, run_path, _, _ in entries:
+        with run.timer("evaluate"):
+            scores = m.score_run(name, trec.read_run(run_path), qrels, measures, zero_missing)
+        if scores.unjudged_queries:
+            log.warning("%s: %d queries are not in the qrels (not scored), e.g. %s", name, len(scores.unjudged_queries), scores.unjudged_queries[:5])
+        if scores.queries_without_results:
+            log.warning("%s: %d judged queries have no results (%s)", name, len(scores.queries_without_results), "scored 0" if zero_missing else "skipped")
+        scored.append(scores)
+    report = {
+        "measures": list(measures),
+        "qrels": str(qrels_path.resolve()),
+        "zero_missing": zero_missing,
+        "significance": params.significance.value,
+        "alpha": params.alpha,
+        "runs": [],
+    }
+    base = scored[0]
+    for i, scores in enumerate(scored):
+        entry = {
+            "name": scores.name,
+            "metrics": scores.aggregate,
+            "num_queries": len(scores.queries),
+            "unjudged_queries": len(scores.unjudged_queries),
+            "queries_without_results": len(scores.queries_without_results),
+        }
+        if i > 0 and params.significance.value != "none":
+            entry["p_values"] = {
+                measure: significance.compare(
+                    base.per_query[measure], scores.per_query[measure], params.significance.value, params.permutations, conf.seed
+                )
+                for measure in measures
+            }
+        report["runs"].append(entry)
+    run.write_json("metrics.json", base.aggregate)
+    run.write_json("report.json", report)
+    with run.writing("per_query.tsv") as tmp:
+        header = "\t".join(["run", "query_id", *measures])
+        rows = [header] + [
+            "\t".join([s.name, q, *(f"{s.per_query[measure][q]:.6f}" for measure in measures)]) for s in scored for q in s.queries
+        ]
+        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _show_eval(run: RunDir) -> None:
+    import json
+
+    from sparsecli.evaluate.table import render
+
+    render(json.loads((run.path / "report.json").read_text(encoding="utf-8")))
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def encode(cfg: DictConfig) -> None:
+    _execute("encode", cfg, _encode, inputs=_encode_inputs)
+
+
+def index(cfg: DictConfig) -> None:
+    _execute("index", cfg, _index)
+
+
+def search(cfg: DictConfig) -> None:
+    _execute("search", cfg, _search)
+
+
+def eval(cfg: DictConfig) -> None:  # noqa: A001  (the command's name)
+    _execute("eval", cfg, _eval, show=_show_eval)
+
+
+TASKS = {"encode": encode, "index": index, "search": search, "eval": eval}

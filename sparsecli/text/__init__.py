@@ -1,0 +1,1 @@
+"""Text analysis for lexical encoders: tokenize, filter and stem, as Lucene analyzers do."""

@@ -1,0 +1,162 @@
+"""Everything the user sees besides results: logs and progress, all on stderr.
+
+stdout is reserved for results (tables, and the run directory as the last line), so that
+`ENC=$(sparse encode ... | tail -n1)` works. On a terminal, logs go through Rich and long
+loops show a progress bar; without one (CI, pipes) a plain log line is emitted every
+`interval` seconds instead, because Rich only draws the final bar when not on a TTY.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger("sparsecli")
+
+_console = None
+_progress_mode = "auto"  # auto | bar | log | none
+_progress_interval = 10.0
+
+
+def console():
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True)
+    return _console
+
+
+def configure(progress: str = "auto", interval: float = 10.0) -> None:
+    global _progress_mode, _progress_interval
+    _progress_mode, _progress_interval = progress, interval
+
+
+def console_handler() -> logging.Handler:
+    """Handler factory referenced from hydra/job_logging/sparse.yaml."""
+    if console().is_terminal:
+        from rich.logging import RichHandler
+
+        return RichHandler(console=console(), show_path=False, log_time_format="[%X]")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    return handler
+
+
+def file_handler(path: str) -> logging.Handler:
+    """One log file per attempt, so reruns in a cached run directory never interleave."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def error(line: str) -> None:
+    """The single line a user sees for an error they can fix."""
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _LogTracker:
+    """Progress as periodic log lines: `encode docs 4000/5183 (77%) 812 docs/s eta 0:00:01`."""
+
+    def __init__(self, description: str, total: int | None, unit: str, interval: float):
+        self.description, self.total, self.unit, self.interval = description, total, unit, interval
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            log.info(self._line(now))
+
+    def _line(self, now: float) -> str:
+        rate = self.done / max(now - self.start, 1e-9)
+        text = f"{self.description} {self.done}"
+        if self.total:
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            text += f"/{self.total} ({100 * self.done / self.total:.0f}%)"
+            return f"{text} {rate:,.0f} {self.unit}/s eta {_fmt_duration(eta)}"
+        return f"{text} {rate:,.0f} {self.unit}/s"
+
+    def close(self) -> None:
+        now = time.monotonic()
+        rate = self.done / max(now - self.start, 1e-9)
+        log.info(f"{self.description}: {self.done} {self.unit} in {now - self.start:.1f}s ({rate:,.0f} {self.unit}/s)")
+
+
+class _BarTracker:
+    def __init__(self, description: str, total: int | None, unit: str):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f} {unit}/s" if speed else f"? {unit}/s")
+
+        self._progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console(),
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total)
+        self._log = _LogTracker(description, total, unit, float("inf"))
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+        self._log.done += n
+
+    def close(self) -> None:
+        self._progress.stop()
+        self._log.close()
+
+
+class _NullTracker:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, unit: str = "items") -> Iterator:
+    """Yield a tracker with `.advance(n)`; a bar on a terminal, log lines otherwise."""
+    mode = _progress_mode
+    if mode == "auto":
+        mode = "bar" if console().is_terminal else "log"
+    if mode == "bar":
+        tracker = _BarTracker(description, total, unit)
+    elif mode == "log":
+        tracker = _LogTracker(description, total, unit, _progress_interval)
+    else:
+        tracker = _NullTracker()
+    try:
+        yield tracker
+    finally:
+        tracker.close()
