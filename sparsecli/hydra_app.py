@@ -58,8 +58,9 @@ def check_group_choices(overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    candidates = [arg for arg in overrides if "=" in arg and not arg.startswith("-")]  # not Hydra's flags
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create().parse_overrides(candidates)
     except HydraException:
         return  # syntax errors: Hydra reports those precisely
     for override in parsed:

@@ -91,6 +91,7 @@ class RunDir:
         self.inputs: dict[str, Any] = {}
         self.upstream: dict[str, Any] = {}
         self.extra_meta: dict[str, Any] = {}
+        self.started = False
 
     # ------------------------------------------------------------------ state
 
@@ -151,6 +152,7 @@ class RunDir:
         (self.path / DONE).unlink(missing_ok=True)
         self._meta = dict(meta, status="running", started_at=_now())
         self._started = time.perf_counter()
+        self.started = True
         atomic_write_text(self.path / META, json.dumps(self._meta, indent=2) + "\n")
 
     def fail(self, reason: str) -> None:

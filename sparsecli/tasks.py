@@ -57,6 +57,7 @@ def _execute(
 
     hydra_cfg = HydraConfig.get()
     run = RunDir(hydra_cfg.runtime.output_dir, command, compute_key(command, key_config(cfg)))
+    fresh = run.is_fresh()
     try:
         conf = _to_object(cfg)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
@@ -69,7 +70,6 @@ def _execute(
                 print(run.path, flush=True)
                 return
             log.warning("the input files changed since %s was computed; recomputing", run.path)
-        fresh = run.is_fresh()
         run.begin(
             provenance.collect(
                 seed=conf.seed, threads=conf.runtime.threads, argv=sys.argv, overrides=list(hydra_cfg.overrides.task)
@@ -77,14 +77,14 @@ def _execute(
         )
         try:
             body(run, conf)
-        except SparseError as err:
-            _abandon(run, fresh, err.line())
+        except SparseError:
             raise
         except BaseException as err:
             run.fail(f"{type(err).__name__}: {err}")
             raise
         run.finish()
     except SparseError as err:
+        _abandon(run, fresh, err.line())
         ui.error(err.line())
         raise SystemExit(err.exit_code) from None
     if show:
@@ -93,9 +93,10 @@ def _execute(
 
 
 def _abandon(run: RunDir, fresh: bool, reason: str) -> None:
-    """After bad input, leave nothing behind: a fresh directory is removed entirely."""
+    """After bad input, leave nothing behind: a directory this attempt created is removed."""
     if not fresh:
-        run.fail(reason)
+        if run.started:
+            run.fail(reason)
         return
     for name in (".hydra", "logs", "meta.json"):
         remove_path(run.path / name)
@@ -242,8 +243,6 @@ def _search(run: RunDir, conf) -> None:
         exclude = np.array([position.get(q, -1) for q in query_ids], dtype=np.int32)
     with run.timer("search"):
         ranking = exact.search(index, queries, params.k, exclude, params.batch_size)
-    if len(query_ids):
-        log.info("searched %d queries at %.0f queries/s", len(query_ids), len(query_ids) / max(run.timings["search"], 1e-9))
 
     def lines():
         for q, query_id in enumerate(query_ids):
@@ -289,12 +288,13 @@ def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str]]]:
             entries.append((reference, Path(reference), None, None))
             continue
         path, done = open_upstream(reference, "search_run", "search")
+        name = f"search/{done['key']}"
         index_path = _chained(path, done, "index_run", "index")
         encode_path = _chained(index_path, read_done(index_path), "encode_run", "encode")
         encode_done = read_done(encode_path)
         qrels = encode_path / "qrels.txt"
         sha = encode_done["artifacts"].get("qrels.txt", {}).get("sha256") if encode_done else None
-        entries.append((reference, _run_file(path), qrels if qrels.is_file() else None, sha))
+        entries.append((name, _run_file(path), qrels if qrels.is_file() else None, sha))
     return entries
 
 

@@ -24,6 +24,7 @@ class InvertedIndex(NamedTuple):
     post_docs: np.ndarray  # int32, doc numbers ascending within each term
     post_weights: np.ndarray  # float32, > 0
     id_rank: np.ndarray  # int32, position of each doc id in UTF-8 byte order, for tie-breaking
+    doc_by_rank: np.ndarray  # int32, the inverse permutation of id_rank
     doc_ids: StringArray
 
     @property
@@ -35,13 +36,14 @@ class InvertedIndex(NamedTuple):
         return len(self.term_ptr) - 1
 
 
-def id_ranks(ids: list[str]) -> np.ndarray:
-    """Rank of each id when all ids are sorted bytewise (strcmp order, as trec_eval compares)."""
+def id_ranks(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each id when all ids are sorted bytewise (strcmp order, as trec_eval compares),
+    and the document at each rank."""
     encoded = np.array([s.encode("utf-8") for s in ids], dtype=bytes) if ids else np.zeros(0, dtype="S1")
-    order = np.argsort(encoded, kind="stable")
+    order = np.argsort(encoded, kind="stable").astype(np.int32)
     ranks = np.empty(len(ids), dtype=np.int32)
     ranks[order] = np.arange(len(ids), dtype=np.int32)
-    return ranks
+    return ranks, order
 
 
 def build(docs: SparseVectors) -> InvertedIndex:
@@ -57,7 +59,7 @@ def build(docs: SparseVectors) -> InvertedIndex:
     term_ptr, post_docs, post_weights = transpose(
         np.asarray(docs.indptr), np.asarray(docs.indices), data, docs.n_cols
     )
-    return InvertedIndex(term_ptr, post_docs, post_weights, id_ranks(docs.ids.tolist()), docs.ids)
+    return InvertedIndex(term_ptr, post_docs, post_weights, *id_ranks(docs.ids.tolist()), docs.ids)
 
 
 def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
@@ -66,6 +68,7 @@ def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
         "post_docs": index.post_docs,
         "post_weights": index.post_weights,
         "id_rank": index.id_rank,
+        "doc_by_rank": index.doc_by_rank,
         **index.doc_ids.arrays("doc_ids"),
     }
     stats = {"n_docs": index.n_docs, "n_terms": index.n_terms, "postings": int(index.term_ptr[-1])}
@@ -75,10 +78,10 @@ def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
 def load(folder: Path, *, verify: bool = False) -> InvertedIndex:
     arrays, manifest = load_arrays(folder, KIND, VERSION, verify=verify)
     index = InvertedIndex(
-        arrays["term_ptr"], arrays["post_docs"], arrays["post_weights"], arrays["id_rank"], StringArray.from_arrays(arrays, "doc_ids")
+        arrays["term_ptr"], arrays["post_docs"], arrays["post_weights"], arrays["id_rank"], arrays["doc_by_rank"], StringArray.from_arrays(arrays, "doc_ids")
     )
     consistent = (
-        index.n_docs == manifest["n_docs"] == len(index.doc_ids)
+        index.n_docs == manifest["n_docs"] == len(index.doc_ids) == len(index.doc_by_rank)
         and index.n_terms == manifest["n_terms"]
         and len(index.post_docs) == len(index.post_weights) == manifest["postings"]
     )

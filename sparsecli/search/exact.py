@@ -12,8 +12,8 @@ from sparsecli.io.vectors import SparseVectors
 
 
 class Ranking(NamedTuple):
-    docs: np.ndarray  # int32 [n_queries, k + 1]: document numbers, best first
-    scores: np.ndarray  # float32 [n_queries, k + 1]
+    docs: np.ndarray  # int32 [n_queries, k]: document numbers, best first
+    scores: np.ndarray  # float32 [n_queries, k]
     counts: np.ndarray  # int32 [n_queries]: how many of the k columns are filled
 
 
@@ -29,8 +29,8 @@ def search(
     from sparsecli.kernels.topk import search_taat
 
     n = queries.n_rows
-    docs = np.zeros((n, k + 1), dtype=np.int32)
-    scores = np.zeros((n, k + 1), dtype=np.float32)
+    docs = np.zeros((n, k), dtype=np.int32)
+    scores = np.zeros((n, k), dtype=np.float32)
     counts = np.zeros(n, dtype=np.int32)
     if exclude is None:
         exclude = np.full(n, -1, dtype=np.int32)
@@ -47,6 +47,7 @@ def search(
                 np.asarray(queries.indices[start:end]),
                 np.asarray(queries.data[start:end]),
                 index.id_rank,
+                index.doc_by_rank,
                 exclude[lo:hi],
                 k,
                 numba.get_num_threads(),

@@ -1,0 +1,69 @@
+"""Shared fixtures: the tiny committed collection, ../shared/data, and a `sparse` CLI runner.
+
+The runner invokes the real Typer app (which hands over to @hydra.main), in process, with
+stdout and stderr captured separately.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny"
+SHARED_DATA = Path(os.environ.get("SPARSECLI_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+class Result(NamedTuple):
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> Path:
+    """An empty runs root; also keeps tests from touching a user's data_root."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("SPARSECLI_RUNS", str(root))
+    monkeypatch.delenv("SPARSECLI_DATA_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)  # so ./conf of the repo is not on the search path
+    return root
+
+
+@pytest.fixture
+def sparse(runs):
+    from typer.testing import CliRunner
+
+    from sparsecli.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "ir").is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_copy(tmp_path) -> Path:
+    """A writable copy of the tiny collection, for tests that break it."""
+    import shutil
+
+    target = tmp_path / "tiny"
+    shutil.copytree(TINY, target)
+    return target

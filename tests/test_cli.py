@@ -1,0 +1,264 @@
+"""The `sparse` CLI end to end on the tiny committed collection."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+EXPECTED_RUN = """\
+q1 Q0 d1 1 2.72058153 sparsecli
+q1 Q0 d4 2 1.38903427 sparsecli
+q1 Q0 d2 3 0.471528709 sparsecli
+q1 Q0 d3 4 0.357292354 sparsecli
+q1 Q0 d10 5 0.357292354 sparsecli
+q2 Q0 d3 1 2.71078944 sparsecli
+q3 Q0 d5 1 3.27438116 sparsecli
+q3 Q0 d10 2 1.00789428 sparsecli
+"""
+
+
+def pipeline(sparse, *encode_args, data=TINY):
+    enc = sparse("encode", "data=beir", f"data.path={data}", *encode_args)
+    assert enc.exit_code == 0, enc.stderr
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    assert idx.exit_code == 0, idx.stderr
+    srch = sparse("search", f"index_run={idx.run_dir}")
+    assert srch.exit_code == 0, srch.stderr
+    return enc.run_dir, idx.run_dir, srch.run_dir
+
+
+def single_error_line(result) -> str:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_pipeline_on_tiny(sparse, runs):
+    enc, idx, srch = pipeline(sparse)
+    assert enc.parent == runs / "encode" and idx.parent == runs / "index" and srch.parent == runs / "search"
+    assert (srch / "run.trec").read_text() == EXPECTED_RUN
+    ev = sparse("eval", f"search_run={srch}")
+    assert ev.exit_code == 0
+    assert ev.stdout.strip().splitlines()[-1] == str(ev.run_dir) and ev.run_dir.parent == runs / "eval"
+    assert "3 queries evaluated" in ev.stdout
+    metrics = json.loads((ev.run_dir / "metrics.json").read_text())
+    assert metrics == pytest.approx({"nDCG@10": 0.9200625111439562, "RR@10": 1.0, "R@100": 5 / 6, "R@1000": 5 / 6}, abs=1e-12)
+    per_query = (ev.run_dir / "per_query.tsv").read_text().splitlines()
+    assert per_query[0] == "run\tquery_id\tnDCG@10\tRR@10\tR@100\tR@1000" and len(per_query) == 4
+
+    done = json.loads((srch / "DONE.json").read_text())
+    assert done["command"] == "search" and done["key"] == srch.name
+    assert set(done["artifacts"]) == {"run.trec", "stats.json"}
+    assert done["upstream"]["index_run"]["key"] == idx.name
+    meta = json.loads((srch / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["seed"] == 0 and "search" in meta["timings_s"]
+    assert {"sparsecli", "python", "numpy", "numba"} <= set(meta["versions"]) and meta["cpu_count"] >= 1
+    encode_done = json.loads((enc / "DONE.json").read_text())
+    assert {"docs/indptr.npy", "queries/data.npy", "vocab.json", "qrels.txt", "manifest.json"} <= set(encode_done["artifacts"])
+    manifest = json.loads((enc / "manifest.json").read_text())
+    assert manifest["docs"]["rows"] == 10 and manifest["queries"]["rows"] == 3 and manifest["vocab_size"] == 48
+
+
+def test_same_config_is_a_cache_hit_and_force_is_byte_identical(sparse):
+    enc, idx, srch = pipeline(sparse)
+    done_before = (srch / "DONE.json").read_bytes()
+    again = sparse("search", f"index_run={idx}")
+    assert again.run_dir == srch and "cache hit" in again.stderr
+    assert (srch / "DONE.json").read_bytes() == done_before
+    artifacts = {d: json.loads((d / "DONE.json").read_text())["artifacts"] for d in (enc, idx, srch)}
+    for run_dir, command, upstream in ((enc, "encode", f"data.path={TINY}"), (idx, "index", f"encode_run={enc}"), (srch, "search", f"index_run={idx}")):
+        args = ["data=beir", upstream] if command == "encode" else [upstream]
+        forced = sparse(command, *args, "runtime.force=true")
+        assert forced.exit_code == 0 and forced.run_dir == run_dir and "cache hit" not in forced.stderr
+        assert json.loads((run_dir / "DONE.json").read_text())["artifacts"] == artifacts[run_dir]
+    assert (srch / "run.trec").read_text() == EXPECTED_RUN
+
+
+def test_changed_config_changes_the_directory_and_the_chain(sparse):
+    enc, idx, srch = pipeline(sparse)
+    enc2, idx2, srch2 = pipeline(sparse, "encoder.k1=1.2")
+    assert len({enc, enc2}) == len({idx, idx2}) == len({srch, srch2}) == 2
+
+
+def test_gzipped_run_jsonl_export_and_options(sparse):
+    enc = sparse("encode", "data=beir", f"data.path={TINY}", "export.jsonl=true", "export.quantize=100")
+    lines = (enc.run_dir / "export" / "docs.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["id"] == "d1" and all(isinstance(w, int) for w in first["vector"].values()) and "spars" in first["vector"]
+    assert len((enc.run_dir / "export" / "queries.jsonl").read_text().splitlines()) == 3
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    srch = sparse("search", f"index_run={idx.run_dir}", "search.gzip=true", "search.k=1", "search.tag=bm25")
+    import gzip
+
+    assert gzip.decompress((srch.run_dir / "run.trec.gz").read_bytes()).decode().splitlines() == [
+        "q1 Q0 d1 1 2.72058153 bm25",
+        "q2 Q0 d3 1 2.71078944 bm25",
+        "q3 Q0 d5 1 3.27438116 bm25",
+    ]
+    ev = sparse("eval", f"search_run={srch.run_dir}", "eval=beir")
+    assert set(json.loads((ev.run_dir / "metrics.json").read_text())) == {"nDCG@10", "R@100", "R@1000"}
+
+
+def test_compare_runs_with_significance(sparse):
+    _, _, srch = pipeline(sparse)
+    _, _, srch2 = pipeline(sparse, "encoder.k1=2.0", "encoder.b=1.0")
+    ev = sparse("eval", f"search_run=[{srch},{srch2}]", "eval.significance=randomization", "eval.permutations=500")
+    assert ev.exit_code == 0
+    report = json.loads((ev.run_dir / "report.json").read_text())
+    assert [r["name"] for r in report["runs"]] == [f"search/{srch.name}", f"search/{srch2.name}"]
+    assert set(report["runs"][1]["p_values"]) == {"nDCG@10", "RR@10", "R@100", "R@1000"}
+    assert "p-values vs the first run" in ev.stdout
+
+
+def test_queries_absent_from_qrels_are_reported_not_fatal(sparse, tmp_path):
+    _, _, srch = pipeline(sparse)
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("q1 0 d1 1\n")
+    ev = sparse("eval", f"search_run={srch}", f"eval.qrels={qrels}")
+    assert ev.exit_code == 0 and "2 queries are not in the qrels" in ev.stderr
+    report = json.loads((ev.run_dir / "report.json").read_text())
+    assert report["runs"][0]["num_queries"] == 1 and report["runs"][0]["unjudged_queries"] == 2
+
+
+def test_eval_of_a_plain_trec_file(sparse, tmp_path):
+    run = tmp_path / "other.run"
+    run.write_text("q1 Q0 d1 1 2 x\nq2 Q0 d9 1 1 x\n")
+    ev = sparse("eval", f"search_run={run}", f"eval.qrels={TINY / 'qrels' / 'test.tsv'}")
+    assert ev.exit_code != 0  # BEIR qrels are not TREC qrels: a clear error, not garbage
+    assert "expected 4 fields" in single_error_line(ev)
+    trec_qrels = tmp_path / "qrels.trec"
+    trec_qrels.write_text("q1 0 d1 1\nq2 0 d3 1\n")
+    ev = sparse("eval", f"search_run={run}", f"eval.qrels={trec_qrels}", "eval.measures=[RR@10]")
+    assert json.loads((ev.run_dir / "metrics.json").read_text()) == {"RR@10": 0.5}
+
+
+def test_drop_self_for_queries_that_are_documents(sparse, tmp_path):
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "a", "text": "red apple"}\n{"_id": "b", "text": "red apple pie"}\n{"_id": "c", "text": "green"}\n'
+    )
+    (tmp_path / "queries.jsonl").write_text('{"_id": "a", "text": "red apple"}\n')
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\na\tb\t1\n")
+    enc = sparse("encode", "data=beir", f"data.path={tmp_path}", "data.query_in_corpus=true")
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    dropped = sparse("search", f"index_run={idx.run_dir}")
+    assert [line.split()[2] for line in (dropped.run_dir / "run.trec").read_text().splitlines()] == ["b"]
+    kept = sparse("search", f"index_run={idx.run_dir}", "search.drop_self=false")
+    assert [line.split()[2] for line in (kept.run_dir / "run.trec").read_text().splitlines()] == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def assert_nothing_left(runs: Path, command: str) -> None:
+    folder = runs / command
+    assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
+
+
+def test_malformed_json_line(sparse, runs, tiny_copy):
+    with open(tiny_copy / "queries.jsonl", "a") as out:
+        out.write("{not json}\n")
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
+    assert result.exit_code == 3
+    assert f"{tiny_copy / 'queries.jsonl'}:5: malformed JSON" in single_error_line(result)
+    assert_nothing_left(runs, "encode")
+
+
+def test_missing_qrels_file(sparse, runs, tiny_copy):
+    (tiny_copy / "qrels" / "test.tsv").unlink()
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
+    assert result.exit_code == 3
+    line = single_error_line(result)
+    assert "qrels/test.tsv: qrels file not found" in line and "data.split" in line
+    assert_nothing_left(runs, "encode")
+
+
+def test_duplicate_doc_ids(sparse, runs, tiny_copy):
+    with open(tiny_copy / "corpus.jsonl", "a") as out:
+        out.write('{"_id": "d1", "text": "again"}\n')
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
+    assert result.exit_code == 3
+    assert 'corpus.jsonl:11: duplicate document id "d1"' in single_error_line(result)
+    assert_nothing_left(runs, "encode")
+
+
+def test_empty_document(sparse, runs, tiny_copy):
+    with open(tiny_copy / "corpus.jsonl", "a") as out:
+        out.write('{"_id": "e", "title": "", "text": "  "}\n')
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
+    assert result.exit_code == 3
+    assert 'corpus.jsonl:11: document "e" is empty' in single_error_line(result)
+    assert_nothing_left(runs, "encode")
+    skipped = sparse("encode", "data=beir", f"data.path={tiny_copy}", "data.on_empty=skip")
+    assert skipped.exit_code == 0
+    assert json.loads((skipped.run_dir / "manifest.json").read_text())["collection"]["empty_docs"] == 1
+
+
+def test_upstream_without_done_json(sparse, runs, tmp_path):
+    enc, _, _ = pipeline(sparse)
+    (enc / "DONE.json").unlink()
+    result = sparse("index", f"encode_run={enc}", "runtime.force=true")
+    assert result.exit_code == 3
+    line = single_error_line(result)
+    assert f"encode_run: {enc} is incomplete (no DONE.json)" in line
+    wrong_kind = sparse("search", f"index_run={tmp_path}")
+    assert wrong_kind.exit_code == 3 and "incomplete" in single_error_line(wrong_kind)
+
+
+def test_unknown_config_group_value(sparse, runs):
+    result = sparse("encode", "data=nope")
+    assert result.exit_code == 2
+    assert "unknown option data=nope; choose one of:" in single_error_line(result)
+    assert not runs.exists()
+    sweep = sparse("search", "-m", "index_run=x", "search=exact,fast")
+    assert sweep.exit_code == 2 and "search=fast" in single_error_line(sweep)
+
+
+def test_bad_value_fails_before_any_work(sparse, runs):
+    result = sparse("encode", "data=beir", f"data.path={TINY}", "encoder.b=2")
+    assert result.exit_code == 2 and "encoder.b: must be in [0, 1]" in single_error_line(result)
+    assert_nothing_left(runs, "encode")
+    typed = sparse("encode", "data=beir", f"data.path={TINY}", "encoder.k1=abc")
+    assert typed.exit_code == 1 and "encoder.k1" in typed.stderr
+
+
+# --------------------------------------------------------------------------- Hydra features
+
+
+def test_multirun_sweep(sparse, runs):
+    _, idx, _ = pipeline(sparse)
+    result = sparse("search", "-m", f"index_run={idx}", "search.k=1,2")
+    assert result.exit_code == 0
+    dirs = [Path(line) for line in result.stdout.split() if line.startswith(str(runs))]
+    assert len(dirs) == 2 and all((d / "DONE.json").exists() for d in dirs)
+    lengths = sorted(len((d / "run.trec").read_text().splitlines()) for d in dirs)
+    assert lengths == [3, 5]
+
+
+def test_cfg_job_and_help(sparse, runs):
+    cfg = sparse("encode", "data=scifact", "encoder.k1=1.1", "--cfg", "job")
+    assert cfg.exit_code == 0 and "k1: 1.1" in cfg.stdout and "irds_id: beir/scifact/test" in cfg.stdout
+    assert not runs.exists()
+    helped = sparse("encode", "--help")
+    assert helped.exit_code == 0
+    assert "data: arguana, beir, cranfield" in helped.stdout and "encoder: bm25" in helped.stdout
+
+
+def test_installed_entry_point_keeps_stdout_clean(tmp_path):
+    """A real shell pipeline: only the run directory reaches stdout; logs go to stderr."""
+    sparse = Path(sys.executable).parent / "sparse"
+    env = dict(os.environ, SPARSECLI_RUNS=str(tmp_path / "runs"))
+    env.pop("SPARSECLI_DATA_ROOT", None)
+    top = subprocess.run([str(sparse), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert "encode" in top.stdout and "train-rec" not in top.stdout
+    enc = subprocess.run(
+        [str(sparse), "encode", "data=beir", f"data.path={TINY}"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert enc.stdout.splitlines() == [str(tmp_path / "runs" / "encode" / Path(enc.stdout.strip()).name)]
+    assert "INFO" in enc.stderr

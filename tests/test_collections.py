@@ -1,0 +1,39 @@
+"""Regression values on real collections: a SciFact slice (../shared/data) and bundled Cranfield.
+
+The full SciFact run (all 300 test queries) is `make scifact`; it must stay within 0.005 of
+Anserini's BEIR flat regression, nDCG@10 = 0.6789.
+"""
+
+import json
+
+import pytest
+
+
+def run_pipeline(sparse, *encode_args):
+    enc = sparse("encode", *encode_args)
+    assert enc.exit_code == 0, enc.stderr
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    srch = sparse("search", f"index_run={idx.run_dir}")
+    ev = sparse("eval", f"search_run={srch.run_dir}")
+    assert ev.exit_code == 0, ev.stderr
+    return json.loads((enc.run_dir / "manifest.json").read_text()), json.loads((ev.run_dir / "metrics.json").read_text())
+
+
+def test_scifact_slice_through_data_root(sparse, shared_data, monkeypatch):
+    monkeypatch.setenv("SPARSECLI_DATA_ROOT", str(shared_data))
+    manifest, metrics = run_pipeline(sparse, "data=scifact", "data.max_queries=50")
+    assert manifest["docs"]["rows"] == 5183 and manifest["vocab_size"] == 28905
+    assert manifest["data"]["source"] == str(shared_data / "ir" / "scifact" / "beir")
+    assert metrics == pytest.approx(
+        {"nDCG@10": 0.7810394458336399, "RR@10": 0.7695238095238095, "R@100": 0.976, "R@1000": 0.98}, abs=1e-9
+    )
+
+
+def test_bundled_cranfield_demo(sparse):
+    manifest, metrics = run_pipeline(sparse, "data=cranfield")
+    assert manifest["docs"]["rows"] == 1398 and manifest["collection"]["empty_docs"] == 2
+    assert manifest["queries"]["rows"] == 225
+    assert metrics == pytest.approx(
+        {"nDCG@10": 0.4992525907680485, "RR@10": 0.7754867724867726, "R@100": 0.7414582786105474, "R@1000": 0.9559112324607255},
+        abs=1e-9,
+    )

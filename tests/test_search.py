@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparsecli.errors import InputError
+from sparsecli.index import inverted
+from sparsecli.io.arrays import StringArray
+from sparsecli.io.vectors import SparseVectors
+from sparsecli.search.exact import search
+
+
+def vectors(matrix: sp.csr_matrix, ids: list[str]) -> SparseVectors:
+    matrix = sp.csr_matrix(matrix)
+    matrix.sort_indices()
+    return SparseVectors(
+        matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(np.float32), StringArray.pack(ids), matrix.shape[1]
+    )
+
+
+def brute_force(docs: sp.csr_matrix, queries: sp.csr_matrix, doc_ids: list[str], k: int, exclude=None):
+    """scipy reference: score every doc, keep positive scores, order by (score, doc id) descending."""
+    scores = (sp.csr_matrix(queries, dtype=np.float32) @ sp.csr_matrix(docs, dtype=np.float32).T).toarray()
+    results = []
+    for q, row in enumerate(scores):
+        candidates = [(float(s), doc_ids[d].encode()) for d, s in enumerate(row) if s > 0 and d != (exclude[q] if exclude is not None else -1)]
+        candidates.sort(reverse=True)
+        results.append([(doc_id.decode(), s) for s, doc_id in candidates[:k]])
+    return results
+
+
+def ours(docs_m, queries_m, doc_ids, k, exclude=None):
+    index = inverted.build(vectors(docs_m, doc_ids))
+    query_vectors = vectors(queries_m, [f"q{i}" for i in range(queries_m.shape[0])])
+    ranking = search(index, query_vectors, k, None if exclude is None else np.array(exclude, dtype=np.int32))
+    return [
+        [(doc_ids[d], float(s)) for d, s in zip(ranking.docs[q, : ranking.counts[q]], ranking.scores[q, : ranking.counts[q]])]
+        for q in range(query_vectors.n_rows)
+    ]
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 50])
+def test_exact_search_equals_brute_force_with_ties(k):
+    rng = np.random.default_rng(7)
+    # Small integer weights make many exact score ties, so the tie-break is exercised.
+    docs = sp.random(300, 40, density=0.1, random_state=rng, data_rvs=lambda n: rng.integers(1, 4, n)).tocsr()
+    queries = sp.random(30, 40, density=0.15, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    doc_ids = [f"doc{rng.integers(0, 10**6)}-{i}" for i in range(300)]
+    assert ours(docs, queries, doc_ids, k) == brute_force(docs, queries, doc_ids, k)
+
+
+def test_ties_are_broken_by_doc_id_descending():
+    docs = sp.csr_matrix(np.array([[1.0], [1.0], [1.0], [2.0]]))
+    queries = sp.csr_matrix(np.array([[1.0]]))
+    assert ours(docs, queries, ["b", "c", "a", "z"], 3) == [[("z", 2.0), ("c", 1.0), ("b", 1.0)]]
+
+
+def test_drop_self_and_short_result_lists():
+    docs = sp.csr_matrix(np.array([[1.0, 0], [0.5, 0], [0, 1.0]]))
+    queries = sp.csr_matrix(np.array([[1.0, 0], [0, 0]]))
+    assert ours(docs, queries, ["d0", "d1", "d2"], 10, exclude=[0, -1]) == [[("d1", 0.5)], []]
+
+
+def test_threads_do_not_change_results():
+    import numba
+
+    rng = np.random.default_rng(3)
+    docs = sp.random(500, 60, density=0.08, random_state=rng, dtype=np.float32).tocsr()
+    queries = sp.random(40, 60, density=0.1, random_state=rng, dtype=np.float32).tocsr()
+    ids = [str(i) for i in range(500)]
+    numba.set_num_threads(1)
+    single = ours(docs, queries, ids, 20)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert ours(docs, queries, ids, 20) == single
+
+
+def test_index_round_trip_and_integrity_checks(tmp_path):
+    docs = sp.csr_matrix(np.array([[1.0, 0, 2.0], [0, 3.0, 0]]))
+    index = inverted.build(vectors(docs, ["x", "y"]))
+    folder = tmp_path / "index"
+    inverted.save(index, folder)
+    loaded = inverted.load(folder, verify=True)
+    assert isinstance(loaded.post_docs, np.memmap)  # memory-mapped, not read
+    np.testing.assert_array_equal(loaded.term_ptr, [0, 1, 2, 3])
+    np.testing.assert_array_equal(loaded.post_docs, [0, 1, 0])
+    np.testing.assert_array_equal(loaded.post_weights, [1.0, 3.0, 2.0])
+    assert loaded.doc_ids.tolist() == ["x", "y"]
+
+    weights = folder / "post_weights.npy"
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0xFF  # same size, different bytes: only the checksum notices
+    weights.write_bytes(bytes(raw))
+    inverted.load(folder)
+    with pytest.raises(InputError, match="sha256"):
+        inverted.load(folder, verify=True)
+    weights.write_bytes(bytes(raw[:-4]))
+    with pytest.raises(InputError, match="size"):
+        inverted.load(folder)
+
+    manifest = folder / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"format_version": 1', '"format_version": 99'))
+    with pytest.raises(InputError, match="format version 99"):
+        inverted.load(folder)
+
+
+def test_index_rejects_non_positive_weights():
+    with pytest.raises(InputError, match="positive"):
+        inverted.build(vectors(sp.csr_matrix(np.array([[1.0, -1.0]])), ["a"]))
