@@ -60,7 +60,9 @@ def build_ours(doc_ids, doc_tokens, query_tokens, k1, b):
     config = BM25Config(k1=k1, b=b, lucene_norms=False)  # bm25s uses exact lengths
     weights, _ = weigh(counts, len(vocab), config)
     docs = SparseVectors(counts.indptr, counts.indices, weights, StringArray.pack(doc_ids), len(vocab))
-    query_counts, _ = count_queries(((str(i), t) for i, t in enumerate(query_tokens)), bag, {t: i for i, t in enumerate(vocab)})
+    query_counts, _ = count_queries(
+        ((str(i), t) for i, t in enumerate(query_tokens)), bag, {t: i for i, t in enumerate(vocab)}
+    )
     queries = SparseVectors(
         query_counts.indptr, query_counts.indices, query_counts.counts.astype(np.float32), query_counts.ids, len(vocab)
     )
@@ -110,11 +112,13 @@ def main() -> None:
         numba.set_num_threads(threads)
         ours_s, ranking = time_best(lambda: search(index, query_vectors, k), args.repeats)
         theirs_s, (their_docs, _) = time_best(
-            lambda: retriever.retrieve(bm25s_queries, k=k, n_threads=threads, show_progress=False), args.repeats
+            lambda threads=threads: retriever.retrieve(bm25s_queries, k=k, n_threads=threads, show_progress=False),
+            args.repeats,
         )
         agree = np.mean(
             [
-                len(set(ranking.docs[q, :10].tolist()) & set(their_docs[q, :10].tolist())) / max(1, min(10, ranking.counts[q]))
+                len(set(ranking.docs[q, :10].tolist()) & set(their_docs[q, :10].tolist()))
+                / max(1, min(10, ranking.counts[q]))
                 for q in range(len(queries))
                 if ranking.counts[q] > 0
             ]

@@ -70,8 +70,13 @@ def convert(raw: Path, out: Path) -> dict[str, int]:
                 raise SystemExit(f"cranqrel: query {query} is out of range 1..{len(queries)}")
             qrels.append((str(query), str(doc), GRADES[code]))
     (out / "qrels").mkdir(parents=True, exist_ok=True)
-    write_jsonl_gz(out / "corpus.jsonl.gz", [{"_id": d["I"].lstrip("0"), "title": d.get("T", ""), "text": d.get("W", "")} for d in docs])
-    write_jsonl_gz(out / "queries.jsonl.gz", [{"_id": str(i), "text": q.get("W", "")} for i, q in enumerate(queries, start=1)])
+    write_jsonl_gz(
+        out / "corpus.jsonl.gz",
+        [{"_id": d["I"].lstrip("0"), "title": d.get("T", ""), "text": d.get("W", "")} for d in docs],
+    )
+    write_jsonl_gz(
+        out / "queries.jsonl.gz", [{"_id": str(i), "text": q.get("W", "")} for i, q in enumerate(queries, start=1)]
+    )
     with open(out / "qrels" / "test.tsv", "w", encoding="utf-8", newline="\n") as handle:
         handle.write("query-id\tcorpus-id\tscore\n")
         handle.writelines(f"{q}\t{d}\t{g}\n" for q, d, g in qrels)

@@ -117,7 +117,10 @@ class DataConfig:
     hf: HFConfig = field(default_factory=HFConfig)
     local: LocalCopyConfig = field(default_factory=LocalCopyConfig)
     on_empty: OnEmpty = OnEmpty.error
-    query_in_corpus: bool = False  # queries are also documents (ArguAna, Quora): search drops self-matches
+    # Drop a result whose doc id equals the query id: BEIR's ignore_identical_ids and Anserini's
+    # -removeQuery (ArguAna and Quora queries are documents too). BEIR-format configs set it;
+    # MS MARCO must not, since its query and passage ids overlap by accident.
+    drop_self: bool = False
     max_queries: Optional[int] = None  # keep the first N queries, for quick slices
 
     def __post_init__(self) -> None:
@@ -207,7 +210,9 @@ class ExportConfig:
     quantize: Optional[float] = None  # multiply weights by this and round to int in the export (e.g. 100)
 
     def __post_init__(self) -> None:
-        _check(self.quantize is None or self.quantize > 0, "export.quantize", "must be positive", "pass e.g. 100 or null")
+        _check(
+            self.quantize is None or self.quantize > 0, "export.quantize", "must be positive", "pass e.g. 100 or null"
+        )
 
 
 @dataclass
@@ -238,7 +243,7 @@ class IndexConfig(CommonConfig):
 class SearchParams:
     name: str = "exact"
     k: int = 1000  # BEIR and MS MARCO evaluate R@1000
-    drop_self: Optional[bool] = None  # drop a query's own id from its results; null = data.query_in_corpus
+    drop_self: Optional[bool] = None  # drop a query's own id from its results; null = the data config's drop_self
     gzip: bool = False  # write run.trec.gz instead of run.trec
     tag: str = "sparsecli"  # the TREC run tag (last column)
     verify_index: bool = False  # check the index checksums before searching (reads every byte)
@@ -247,7 +252,12 @@ class SearchParams:
     def __post_init__(self) -> None:
         _check(self.k > 0, "search.k", f"must be positive, got {self.k}", "pass e.g. search.k=1000")
         _check(self.batch_size > 0, "search.batch_size", "must be positive", "pass e.g. 2048")
-        _check(bool(self.tag) and not any(c.isspace() for c in self.tag), "search.tag", "must be one word", "pass e.g. search.tag=bm25")
+        _check(
+            bool(self.tag) and not any(c.isspace() for c in self.tag),
+            "search.tag",
+            "must be one word",
+            "pass e.g. search.tag=bm25",
+        )
 
 
 @dataclass

@@ -112,7 +112,9 @@ def key_config(cfg) -> dict:
         if name in NOT_IN_KEY:
             continue
         value = cfg[name]
-        container[name] = OmegaConf.to_container(value, resolve=True, enum_to_str=True) if OmegaConf.is_config(value) else value
+        container[name] = (
+            OmegaConf.to_container(value, resolve=True, enum_to_str=True) if OmegaConf.is_config(value) else value
+        )
     return container
 
 
@@ -138,7 +140,7 @@ def run(command: str, overrides: list[str]) -> None:
         check_group_choices(overrides)
     except ConfigError as err:
         ui.error(err.line())
-        raise SystemExit(err.exit_code)
+        raise SystemExit(err.exit_code) from None
     register()
     stand_in = HELP_STAND_INS.get(command)
     if "--help" in overrides and stand_in and not any(o.startswith(stand_in.split("=")[0] + "=") for o in overrides):

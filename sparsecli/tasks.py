@@ -46,10 +46,15 @@ def _to_object(cfg: DictConfig) -> Any:
 def _execute(
     command: str,
     cfg: DictConfig,
-    body: Callable[[RunDir, Any], None],
+    body: Callable[[RunDir, Any, Any], None],
     show: Optional[Callable[[RunDir], None]] = None,
-    inputs: Optional[Callable[[Any], dict]] = None,
+    prepare: Optional[Callable[[Any], tuple[Any, dict]]] = None,
 ) -> None:
+    """Run `body(run, conf, prepared)` under the run-directory protocol, or reuse a cached run.
+
+    `prepare(conf)` opens the inputs once and returns them with a fingerprint of their files,
+    so that a cached run whose inputs changed on disk is recomputed instead of reused.
+    """
     from hydra.core.hydra_config import HydraConfig
 
     from sparsecli import provenance
@@ -61,28 +66,30 @@ def _execute(
     try:
         conf = _to_object(cfg)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
-        run.inputs = inputs(conf) if inputs else {}
-        if run.is_complete() and not conf.runtime.force:
-            if run.done().get("inputs", {}) == run.inputs:
-                log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
-                if show:
-                    show(run)
-                print(run.path, flush=True)
-                return
+        prepared, run.inputs = prepare(conf) if prepare else (None, {})
+        cached = run.is_complete() and not conf.runtime.force
+        if cached and run.done().get("inputs", {}) != run.inputs:
             log.warning("the input files changed since %s was computed; recomputing", run.path)
-        run.begin(
-            provenance.collect(
-                seed=conf.seed, threads=conf.runtime.threads, argv=sys.argv, overrides=list(hydra_cfg.overrides.task)
+            cached = False
+        if cached:
+            log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
+        else:
+            run.begin(
+                provenance.collect(
+                    seed=conf.seed,
+                    threads=conf.runtime.threads,
+                    argv=sys.argv,
+                    overrides=list(hydra_cfg.overrides.task),
+                )
             )
-        )
-        try:
-            body(run, conf)
-        except SparseError:
-            raise
-        except BaseException as err:
-            run.fail(f"{type(err).__name__}: {err}")
-            raise
-        run.finish()
+            try:
+                body(run, conf, prepared)
+            except SparseError:
+                raise
+            except BaseException as err:
+                run.fail(f"{type(err).__name__}: {err}")
+                raise
+            run.finish()
     except SparseError as err:
         _abandon(run, fresh, err.line())
         ui.error(err.line())
@@ -131,22 +138,21 @@ def _chained(run_path: Path, done: dict, field: str, command: str) -> Path:
 # --------------------------------------------------------------------------- encode
 
 
-def _encode_inputs(conf) -> dict:
+def _open_data(conf) -> tuple[Any, dict]:
     from sparsecli.data.source import open_source
 
-    return open_source(conf.data, conf.data_root).fingerprint
+    source = open_source(conf.data, conf.data_root)
+    return source, source.fingerprint
 
 
-def _encode(run: RunDir, conf) -> None:
+def _encode(run: RunDir, conf, source) -> None:
     from sparsecli.data.collection import checked_docs, load_queries
-    from sparsecli.data.source import open_source
     from sparsecli.encode import bm25
     from sparsecli.io import jsonl, trec
     from sparsecli.io.textfile import write_text
     from sparsecli.io.vectors import nnz_stats, save_vectors
 
     encoders = {"bm25": bm25.encode}
-    source = open_source(conf.data, conf.data_root)
     log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
     with run.timer("read_queries"):
         query_set = load_queries(source, conf.data.max_queries)
@@ -154,7 +160,10 @@ def _encode(run: RunDir, conf) -> None:
     docs = checked_docs(source, conf.data.on_empty, conf.encoder.analyzer.fields, collection_report)
     with run.timer("encode"):
         encoded = encoders[conf.encoder.name](
-            ((d.doc_id, d.title, d.text) for d in docs), [(q.query_id, q.text) for q in query_set.queries], conf.encoder
+            ((d.doc_id, d.title, d.text) for d in docs),
+            [(q.query_id, q.text) for q in query_set.queries],
+            conf.encoder,
+            total_docs=source.count_docs(),
         )
     if encoded.docs.n_rows == 0:
         raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
@@ -173,7 +182,7 @@ def _encode(run: RunDir, conf) -> None:
                     jsonl.write_vectors(tmp, vectors, encoded.vocab, conf.export.quantize)
         manifest = {
             "encoder": OmegaConf.to_container(OmegaConf.structured(conf.encoder), enum_to_str=True),
-            "data": {"name": conf.data.name, "source": source.label, "query_in_corpus": conf.data.query_in_corpus},
+            "data": {"name": conf.data.name, "source": source.label, "drop_self": conf.data.drop_self},
             "vocab_size": len(encoded.vocab),
             "docs": nnz_stats(encoded.docs),
             "queries": nnz_stats(encoded.queries),
@@ -195,7 +204,7 @@ def _encode(run: RunDir, conf) -> None:
 # --------------------------------------------------------------------------- index
 
 
-def _index(run: RunDir, conf) -> None:
+def _index(run: RunDir, conf, _prepared) -> None:
     from sparsecli.index import inverted
     from sparsecli.io.vectors import load_vectors
     from sparsecli.kernels import set_threads
@@ -214,7 +223,7 @@ def _index(run: RunDir, conf) -> None:
 # --------------------------------------------------------------------------- search
 
 
-def _search(run: RunDir, conf) -> None:
+def _search(run: RunDir, conf, _prepared) -> None:
     import json
 
     import numpy as np
@@ -234,7 +243,7 @@ def _search(run: RunDir, conf) -> None:
         index = inverted.load(index_path / "index", verify=params.verify_index)
         queries = load_vectors(encode_path / "queries")
         encode_manifest = json.loads((encode_path / "manifest.json").read_text(encoding="utf-8"))
-    drop_self = params.drop_self if params.drop_self is not None else encode_manifest["data"]["query_in_corpus"]
+    drop_self = params.drop_self if params.drop_self is not None else encode_manifest["data"]["drop_self"]
     doc_ids = index.doc_ids.tolist()
     query_ids = queries.ids.tolist()
     exclude = np.full(len(query_ids), -1, dtype=np.int32)
@@ -271,6 +280,14 @@ def _search(run: RunDir, conf) -> None:
 # --------------------------------------------------------------------------- eval
 
 
+def _qrels_fingerprint(conf) -> tuple[None, dict]:
+    """An explicit eval.qrels file is named in the key by path; its size and mtime catch edits."""
+    from sparsecli.io.checksum import stat_fingerprint
+
+    path = Path(conf.eval.qrels) if conf.eval.qrels else None
+    return None, stat_fingerprint([path]) if path is not None and path.is_file() else {}
+
+
 def _run_file(path: Path) -> Path:
     for name in (RUN_FILE, RUN_FILE + ".gz"):
         if (path / name).is_file():
@@ -298,9 +315,9 @@ def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str]]]:
     return entries
 
 
-def _eval(run: RunDir, conf) -> None:
+def _eval(run: RunDir, conf, _prepared) -> None:
     from sparsecli.evaluate import measures as m
-    from sparsecli.evaluate import significance
+    from sparsecli.evaluate import report
     from sparsecli.io import trec
 
     params = conf.eval
@@ -311,7 +328,9 @@ def _eval(run: RunDir, conf) -> None:
     if params.qrels:
         qrels_path = Path(params.qrels)
         if not qrels_path.is_file():
-            raise InputError("qrels file not found", where=f"eval.qrels={params.qrels}", fix="pass an existing TREC qrels file")
+            raise InputError(
+                "qrels file not found", where=f"eval.qrels={params.qrels}", fix="pass an existing TREC qrels file"
+            )
     else:
         qrels_paths = {(str(q), sha) for _, _, q, sha in entries if q is not None}
         if not qrels_paths or any(q is None for _, _, q, _ in entries):
@@ -330,53 +349,39 @@ def _eval(run: RunDir, conf) -> None:
     qrels = m.qrels_dict(trec.read_qrels(qrels_path))
     zero_missing = params.missing_queries.value == "zero"
     scored = []
-    for name, run_path, _, _ in entries:
-        with run.timer("evaluate"):
+    with run.timer("evaluate"):
+        for name, run_path, _, _ in entries:
             scores = m.score_run(name, trec.read_run(run_path), qrels, measures, zero_missing)
-        if scores.unjudged_queries:
-            log.warning("%s: %d queries are not in the qrels (not scored), e.g. %s", name, len(scores.unjudged_queries), scores.unjudged_queries[:5])
-        if scores.queries_without_results:
-            log.warning("%s: %d judged queries have no results (%s)", name, len(scores.queries_without_results), "scored 0" if zero_missing else "skipped")
-        scored.append(scores)
-    report = {
-        "measures": list(measures),
-        "qrels": str(qrels_path.resolve()),
-        "zero_missing": zero_missing,
-        "significance": params.significance.value,
-        "alpha": params.alpha,
-        "runs": [],
-    }
-    base = scored[0]
-    for i, scores in enumerate(scored):
-        entry = {
-            "name": scores.name,
-            "metrics": scores.aggregate,
-            "num_queries": len(scores.queries),
-            "unjudged_queries": len(scores.unjudged_queries),
-            "queries_without_results": len(scores.queries_without_results),
-        }
-        if i > 0 and params.significance.value != "none":
-            entry["p_values"] = {
-                measure: significance.compare(
-                    base.per_query[measure], scores.per_query[measure], params.significance.value, params.permutations, conf.seed
+            if scores.unjudged_queries:
+                log.warning(
+                    "%s: %d queries are not in the qrels (not scored), e.g. %s",
+                    name,
+                    len(scores.unjudged_queries),
+                    scores.unjudged_queries[:5],
                 )
-                for measure in measures
-            }
-        report["runs"].append(entry)
-    run.write_json("metrics.json", base.aggregate)
-    run.write_json("report.json", report)
+            if scores.queries_without_results:
+                log.warning(
+                    "%s: %d judged queries have no results (%s)",
+                    name,
+                    len(scores.queries_without_results),
+                    "scored 0" if zero_missing else "skipped",
+                )
+            scored.append(scores)
+        names = list(measures)
+        result = report.build_report(
+            scored, names, params.significance.value, params.permutations, params.alpha, conf.seed
+        )
+    result.update(qrels=str(qrels_path.resolve()), zero_missing=zero_missing)
+    run.write_json("metrics.json", scored[0].aggregate)
+    run.write_json("report.json", result)
     with run.writing("per_query.tsv") as tmp:
-        header = "\t".join(["run", "query_id", *measures])
-        rows = [header] + [
-            "\t".join([s.name, q, *(f"{s.per_query[measure][q]:.6f}" for measure in measures)]) for s in scored for q in s.queries
-        ]
-        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        tmp.write_text(report.per_query_tsv(scored, names), encoding="utf-8")
 
 
 def _show_eval(run: RunDir) -> None:
     import json
 
-    from sparsecli.evaluate.table import render
+    from sparsecli.evaluate.report import render
 
     render(json.loads((run.path / "report.json").read_text(encoding="utf-8")))
 
@@ -385,7 +390,7 @@ def _show_eval(run: RunDir) -> None:
 
 
 def encode(cfg: DictConfig) -> None:
-    _execute("encode", cfg, _encode, inputs=_encode_inputs)
+    _execute("encode", cfg, _encode, prepare=_open_data)
 
 
 def index(cfg: DictConfig) -> None:
@@ -397,7 +402,7 @@ def search(cfg: DictConfig) -> None:
 
 
 def eval(cfg: DictConfig) -> None:  # noqa: A001  (the command's name)
-    _execute("eval", cfg, _eval, show=_show_eval)
+    _execute("eval", cfg, _eval, show=_show_eval, prepare=_qrels_fingerprint)
 
 
 TASKS = {"encode": encode, "index": index, "search": search, "eval": eval}

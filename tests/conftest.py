@@ -14,7 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny"
-SHARED_DATA = Path(os.environ.get("SPARSECLI_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# ../shared/data beside the checkout; SPARSECLI_SHARED_DATA points elsewhere (e.g. a CI clone in /tmp).
+_CANDIDATES = [os.environ.get("SPARSECLI_SHARED_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data"]
+SHARED_DATA = next((Path(c) for c in _CANDIDATES if c and (Path(c) / "ir").is_dir()), ROOT.parent / "shared" / "data")
 
 
 class Result(NamedTuple):

@@ -33,7 +33,12 @@ def test_lucene_length_matches_smallfloat():
     assert [lucene_length_reference(n) for n in (23, 31, 32, 41, 100)] == [23, 31, 32, 40, 96]
 
 
-DOCS = [("a", "", "apple banana apple"), ("b", "", "banana cherry"), ("c", "", "cherry cherry cherry durian"), ("e", "", "the")]
+DOCS = [
+    ("a", "", "apple banana apple"),
+    ("b", "", "banana cherry"),
+    ("c", "", "cherry cherry cherry durian"),
+    ("e", "", "the"),
+]
 QUERIES = [("q1", "apple cherry cherry"), ("q2", "kiwi"), ("q3", "banana")]
 PLAIN = AnalyzerConfig(stopwords="lucene", stemmer=StemmerName.none)
 

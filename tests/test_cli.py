@@ -48,7 +48,9 @@ def test_pipeline_on_tiny(sparse, runs):
     assert ev.stdout.strip().splitlines()[-1] == str(ev.run_dir) and ev.run_dir.parent == runs / "eval"
     assert "3 queries evaluated" in ev.stdout
     metrics = json.loads((ev.run_dir / "metrics.json").read_text())
-    assert metrics == pytest.approx({"nDCG@10": 0.9200625111439562, "RR@10": 1.0, "R@100": 5 / 6, "R@1000": 5 / 6}, abs=1e-12)
+    assert metrics == pytest.approx(
+        {"nDCG@10": 0.9200625111439562, "RR@10": 1.0, "R@100": 5 / 6, "R@1000": 5 / 6}, abs=1e-12
+    )
     per_query = (ev.run_dir / "per_query.tsv").read_text().splitlines()
     assert per_query[0] == "run\tquery_id\tnDCG@10\tRR@10\tR@100\tR@1000" and len(per_query) == 4
 
@@ -60,7 +62,9 @@ def test_pipeline_on_tiny(sparse, runs):
     assert meta["status"] == "complete" and meta["seed"] == 0 and "search" in meta["timings_s"]
     assert {"sparsecli", "python", "numpy", "numba"} <= set(meta["versions"]) and meta["cpu_count"] >= 1
     encode_done = json.loads((enc / "DONE.json").read_text())
-    assert {"docs/indptr.npy", "queries/data.npy", "vocab.json", "qrels.txt", "manifest.json"} <= set(encode_done["artifacts"])
+    assert {"docs/indptr.npy", "queries/data.npy", "vocab.json", "qrels.txt", "manifest.json"} <= set(
+        encode_done["artifacts"]
+    )
     manifest = json.loads((enc / "manifest.json").read_text())
     assert manifest["docs"]["rows"] == 10 and manifest["queries"]["rows"] == 3 and manifest["vocab_size"] == 48
 
@@ -72,7 +76,11 @@ def test_same_config_is_a_cache_hit_and_force_is_byte_identical(sparse):
     assert again.run_dir == srch and "cache hit" in again.stderr
     assert (srch / "DONE.json").read_bytes() == done_before
     artifacts = {d: json.loads((d / "DONE.json").read_text())["artifacts"] for d in (enc, idx, srch)}
-    for run_dir, command, upstream in ((enc, "encode", f"data.path={TINY}"), (idx, "index", f"encode_run={enc}"), (srch, "search", f"index_run={idx}")):
+    for run_dir, command, upstream in (
+        (enc, "encode", f"data.path={TINY}"),
+        (idx, "index", f"encode_run={enc}"),
+        (srch, "search", f"index_run={idx}"),
+    ):
         args = ["data=beir", upstream] if command == "encode" else [upstream]
         forced = sparse(command, *args, "runtime.force=true")
         assert forced.exit_code == 0 and forced.run_dir == run_dir and "cache hit" not in forced.stderr
@@ -90,7 +98,9 @@ def test_gzipped_run_jsonl_export_and_options(sparse):
     enc = sparse("encode", "data=beir", f"data.path={TINY}", "export.jsonl=true", "export.quantize=100")
     lines = (enc.run_dir / "export" / "docs.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    assert first["id"] == "d1" and all(isinstance(w, int) for w in first["vector"].values()) and "spars" in first["vector"]
+    assert (
+        first["id"] == "d1" and all(isinstance(w, int) for w in first["vector"].values()) and "spars" in first["vector"]
+    )
     assert len((enc.run_dir / "export" / "queries.jsonl").read_text().splitlines()) == 3
     idx = sparse("index", f"encode_run={enc.run_dir}")
     srch = sparse("search", f"index_run={idx.run_dir}", "search.gzip=true", "search.k=1", "search.tag=bm25")
@@ -145,7 +155,7 @@ def test_drop_self_for_queries_that_are_documents(sparse, tmp_path):
     (tmp_path / "queries.jsonl").write_text('{"_id": "a", "text": "red apple"}\n')
     (tmp_path / "qrels").mkdir()
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\na\tb\t1\n")
-    enc = sparse("encode", "data=beir", f"data.path={tmp_path}", "data.query_in_corpus=true")
+    enc = sparse("encode", "data=beir", f"data.path={tmp_path}", "data.drop_self=true")
     idx = sparse("index", f"encode_run={enc.run_dir}")
     dropped = sparse("search", f"index_run={idx.run_dir}")
     assert [line.split()[2] for line in (dropped.run_dir / "run.trec").read_text().splitlines()] == ["b"]
@@ -161,12 +171,20 @@ def assert_nothing_left(runs: Path, command: str) -> None:
     assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
 
 
-def test_malformed_json_line(sparse, runs, tiny_copy):
-    with open(tiny_copy / "queries.jsonl", "a") as out:
-        out.write("{not json}\n")
+@pytest.mark.parametrize(
+    "file, line, message",
+    [
+        ("queries.jsonl", "{not json}", "queries.jsonl:5: malformed JSON"),
+        ("corpus.jsonl", '{"_id": "d1", "text": "again"}', 'corpus.jsonl:11: duplicate document id "d1"'),
+        ("corpus.jsonl", '{"_id": "e", "title": "", "text": "  "}', 'corpus.jsonl:11: document "e" is empty'),
+    ],
+)
+def test_bad_records_name_file_and_line(sparse, runs, tiny_copy, file, line, message):
+    with open(tiny_copy / file, "a") as out:
+        out.write(line + "\n")
     result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
     assert result.exit_code == 3
-    assert f"{tiny_copy / 'queries.jsonl'}:5: malformed JSON" in single_error_line(result)
+    assert f"{tiny_copy}/{message}" in single_error_line(result)
     assert_nothing_left(runs, "encode")
 
 
@@ -179,22 +197,9 @@ def test_missing_qrels_file(sparse, runs, tiny_copy):
     assert_nothing_left(runs, "encode")
 
 
-def test_duplicate_doc_ids(sparse, runs, tiny_copy):
-    with open(tiny_copy / "corpus.jsonl", "a") as out:
-        out.write('{"_id": "d1", "text": "again"}\n')
-    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
-    assert result.exit_code == 3
-    assert 'corpus.jsonl:11: duplicate document id "d1"' in single_error_line(result)
-    assert_nothing_left(runs, "encode")
-
-
-def test_empty_document(sparse, runs, tiny_copy):
+def test_empty_documents_can_be_skipped(sparse, tiny_copy):
     with open(tiny_copy / "corpus.jsonl", "a") as out:
         out.write('{"_id": "e", "title": "", "text": "  "}\n')
-    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
-    assert result.exit_code == 3
-    assert 'corpus.jsonl:11: document "e" is empty' in single_error_line(result)
-    assert_nothing_left(runs, "encode")
     skipped = sparse("encode", "data=beir", f"data.path={tiny_copy}", "data.on_empty=skip")
     assert skipped.exit_code == 0
     assert json.loads((skipped.run_dir / "manifest.json").read_text())["collection"]["empty_docs"] == 1
@@ -258,7 +263,12 @@ def test_installed_entry_point_keeps_stdout_clean(tmp_path):
     top = subprocess.run([str(sparse), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert "encode" in top.stdout and "train-rec" not in top.stdout
     enc = subprocess.run(
-        [str(sparse), "encode", "data=beir", f"data.path={TINY}"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        [str(sparse), "encode", "data=beir", f"data.path={TINY}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert enc.stdout.splitlines() == [str(tmp_path / "runs" / "encode" / Path(enc.stdout.strip()).name)]
     assert "INFO" in enc.stderr

@@ -16,7 +16,9 @@ def run_pipeline(sparse, *encode_args):
     srch = sparse("search", f"index_run={idx.run_dir}")
     ev = sparse("eval", f"search_run={srch.run_dir}")
     assert ev.exit_code == 0, ev.stderr
-    return json.loads((enc.run_dir / "manifest.json").read_text()), json.loads((ev.run_dir / "metrics.json").read_text())
+    return json.loads((enc.run_dir / "manifest.json").read_text()), json.loads(
+        (ev.run_dir / "metrics.json").read_text()
+    )
 
 
 def test_scifact_slice_through_data_root(sparse, shared_data, monkeypatch):
@@ -34,6 +36,11 @@ def test_bundled_cranfield_demo(sparse):
     assert manifest["docs"]["rows"] == 1398 and manifest["collection"]["empty_docs"] == 2
     assert manifest["queries"]["rows"] == 225
     assert metrics == pytest.approx(
-        {"nDCG@10": 0.4992525907680485, "RR@10": 0.7754867724867726, "R@100": 0.7414582786105474, "R@1000": 0.9559112324607255},
+        {
+            "nDCG@10": 0.4992525907680485,
+            "RR@10": 0.7754867724867726,
+            "R@100": 0.7414582786105474,
+            "R@1000": 0.9559112324607255,
+        },
         abs=1e-9,
     )

@@ -35,8 +35,8 @@ def test_scifact_points_at_public_sources_and_a_local_copy():
     assert conf.data.format == schemas.DataFormat.irds and conf.data.irds_id == "beir/scifact/test"
     assert conf.data.hf.qrels.path == "BeIR/scifact-qrels" and conf.data.hf.qrels.split == "test"
     assert conf.data.local.path == "ir/scifact/beir"
-    _, arguana = load("encode", "data=arguana")
-    assert arguana.data.query_in_corpus
+    assert conf.data.drop_self and load("encode", "data=arguana")[1].data.drop_self
+    assert not load("encode", "data=msmarco-passage-dev")[1].data.drop_self
 
 
 def test_defaults_reproduce_anserini():
@@ -66,7 +66,9 @@ def test_range_errors_fail_when_the_task_builds_its_config():
 def test_run_key_ignores_runtime_and_follows_the_config():
     cfg, _ = load("encode", "data=scifact")
     key = compute_key("encode", key_config(cfg))
-    assert key == compute_key("encode", key_config(load("encode", "data=scifact", "runtime.threads=1", "runtime.force=true")[0]))
+    assert key == compute_key(
+        "encode", key_config(load("encode", "data=scifact", "runtime.threads=1", "runtime.force=true")[0])
+    )
     assert key != compute_key("encode", key_config(load("encode", "data=scifact", "encoder.k1=1.2")[0]))
     assert key != compute_key("index", key_config(cfg))
     assert len(key) == 16

@@ -28,7 +28,13 @@ def test_beir_folder_and_queries_restricted_to_the_split():
     query_set = load_queries(source)
     assert [q.query_id for q in query_set.queries] == ["q1", "q2", "q3"]  # q4 has no judgments
     assert query_set.qrels[0] == Qrel("q1", "d1", 2)
-    assert query_set.report == {"queries_in_file": 4, "judged_without_text": 0, "queries": 3, "empty_queries": 0, "qrels": 4}
+    assert query_set.report == {
+        "queries_in_file": 4,
+        "judged_without_text": 0,
+        "queries": 3,
+        "empty_queries": 0,
+        "qrels": 4,
+    }
 
 
 def test_gzipped_files_and_no_split(tmp_path):
@@ -92,7 +98,9 @@ def test_msmarco_tsv(tmp_path):
 
 def test_data_root_switches_named_datasets_to_local_copies(tmp_path):
     shutil.copytree(TINY, tmp_path / "ir" / "tiny" / "beir")
-    config = DataConfig(name="tiny", format=DataFormat.irds, irds_id="beir/does-not-matter", local=LocalCopyConfig(path="ir/tiny/beir"))
+    config = DataConfig(
+        name="tiny", format=DataFormat.irds, irds_id="beir/does-not-matter", local=LocalCopyConfig(path="ir/tiny/beir")
+    )
     source = open_source(config, str(tmp_path))
     assert source.label == str(tmp_path / "ir" / "tiny" / "beir")
     with pytest.raises(InputError, match="no local copy"):
@@ -101,8 +109,12 @@ def test_data_root_switches_named_datasets_to_local_copies(tmp_path):
 
 def test_hf_datasets_from_save_to_disk(tmp_path):
     datasets = pytest.importorskip("datasets")
-    datasets.Dataset.from_dict({"_id": ["a", "b"], "title": ["", "T"], "text": ["alpha", "beta"]}).save_to_disk(tmp_path / "corpus")
-    datasets.DatasetDict({"queries": datasets.Dataset.from_dict({"_id": ["q"], "text": ["alpha?"]})}).save_to_disk(tmp_path / "queries")
+    datasets.Dataset.from_dict({"_id": ["a", "b"], "title": ["", "T"], "text": ["alpha", "beta"]}).save_to_disk(
+        tmp_path / "corpus"
+    )
+    datasets.DatasetDict({"queries": datasets.Dataset.from_dict({"_id": ["q"], "text": ["alpha?"]})}).save_to_disk(
+        tmp_path / "queries"
+    )
     datasets.DatasetDict(
         {"test": datasets.Dataset.from_dict({"query-id": ["q"], "corpus-id": ["a"], "score": [1]})}
     ).save_to_disk(tmp_path / "qrels")
@@ -119,7 +131,9 @@ def test_hf_datasets_from_save_to_disk(tmp_path):
     assert [(d.doc_id, d.title, d.text) for d in source.docs()] == [("a", "", "alpha"), ("b", "T", "beta")]
     query_set = load_queries(source)
     assert [q.text for q in query_set.queries] == ["alpha?"] and query_set.qrels == [Qrel("q", "a", 1)]
-    bad = DataConfig(name="hf", format=DataFormat.hf, hf=HFConfig(corpus=HFTableConfig(path=str(tmp_path / "qrels"), split="dev")))
+    bad = DataConfig(
+        name="hf", format=DataFormat.hf, hf=HFConfig(corpus=HFTableConfig(path=str(tmp_path / "qrels"), split="dev"))
+    )
     with pytest.raises(ConfigError, match="split 'dev'"):
         open_source(bad, None)
 

@@ -18,7 +18,9 @@ def test_atomic_artifacts_and_done_json_last(tmp_path):
     assert not any(".tmp-" in p.name for p in run.path.iterdir()) and not (run.path / "stats.json").exists()
     assert not run.is_complete()
     done = run.finish()
-    assert done["artifacts"] == {"run.trec": {"size": 2, "sha256": "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"}}
+    assert done["artifacts"] == {
+        "run.trec": {"size": 2, "sha256": "73cb3858a687a8494ca3323053016282f3dad39d42cf62ca4e79dda2aac7d9ac"}
+    }
     assert run.is_complete()
     assert json.loads((run.path / "meta.json").read_text())["status"] == "complete"
     (run.path / "run.trec").write_text("changed\n")

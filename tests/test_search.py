@@ -13,7 +13,11 @@ def vectors(matrix: sp.csr_matrix, ids: list[str]) -> SparseVectors:
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
     return SparseVectors(
-        matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(np.float32), StringArray.pack(ids), matrix.shape[1]
+        matrix.indptr.astype(np.int64),
+        matrix.indices.astype(np.int32),
+        matrix.data.astype(np.float32),
+        StringArray.pack(ids),
+        matrix.shape[1],
     )
 
 
@@ -22,7 +26,11 @@ def brute_force(docs: sp.csr_matrix, queries: sp.csr_matrix, doc_ids: list[str],
     scores = (sp.csr_matrix(queries, dtype=np.float32) @ sp.csr_matrix(docs, dtype=np.float32).T).toarray()
     results = []
     for q, row in enumerate(scores):
-        candidates = [(float(s), doc_ids[d].encode()) for d, s in enumerate(row) if s > 0 and d != (exclude[q] if exclude is not None else -1)]
+        candidates = [
+            (float(s), doc_ids[d].encode())
+            for d, s in enumerate(row)
+            if s > 0 and d != (exclude[q] if exclude is not None else -1)
+        ]
         candidates.sort(reverse=True)
         results.append([(doc_id.decode(), s) for s, doc_id in candidates[:k]])
     return results
@@ -33,7 +41,10 @@ def ours(docs_m, queries_m, doc_ids, k, exclude=None):
     query_vectors = vectors(queries_m, [f"q{i}" for i in range(queries_m.shape[0])])
     ranking = search(index, query_vectors, k, None if exclude is None else np.array(exclude, dtype=np.int32))
     return [
-        [(doc_ids[d], float(s)) for d, s in zip(ranking.docs[q, : ranking.counts[q]], ranking.scores[q, : ranking.counts[q]])]
+        [
+            (doc_ids[d], float(s))
+            for d, s in zip(ranking.docs[q, : ranking.counts[q]], ranking.scores[q, : ranking.counts[q]])
+        ]
         for q in range(query_vectors.n_rows)
     ]
 

@@ -41,7 +41,9 @@ def _field(record: dict, name: str, where: str, required: bool = False) -> str:
 
 def read_docs(path: Path) -> Iterator[Doc]:
     for where, record in read_jsonl(path):
-        yield Doc(_field(record, "_id", where, True), _field(record, "title", where), _field(record, "text", where), where)
+        yield Doc(
+            _field(record, "_id", where, True), _field(record, "title", where), _field(record, "text", where), where
+        )
 
 
 def read_queries(path: Path) -> Iterator[Query]:

@@ -64,7 +64,9 @@ def _unique_queries(queries: Iterable[Query]) -> list[Query]:
                 fix="make query ids unique",
             )
         if not query.query_id.strip() or any(c.isspace() for c in query.query_id):
-            raise InputError(f"query id {query.query_id!r} is empty or contains whitespace", where=query.where, fix="fix the id")
+            raise InputError(
+                f"query id {query.query_id!r} is empty or contains whitespace", where=query.where, fix="fix the id"
+            )
         seen[query.query_id] = query.where
         kept.append(query)
     return kept

@@ -51,7 +51,9 @@ def read_docs(table: Any, label: str) -> Iterator[Doc]:
     id_col = _column(table, ID_COLUMNS, "id")
     has_title = "title" in table.column_names
     for number, row in enumerate(table, start=1):
-        yield Doc(str(row[id_col]), (row["title"] or "") if has_title else "", row.get("text") or "", f"{label} row {number}")
+        yield Doc(
+            str(row[id_col]), (row["title"] or "") if has_title else "", row.get("text") or "", f"{label} row {number}"
+        )
 
 
 def read_queries(table: Any, label: str) -> Iterator[Query]:

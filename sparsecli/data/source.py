@@ -17,6 +17,7 @@ from sparsecli.data import beir, hf, irds, msmarco
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import InputError
 from sparsecli.io import trec
+from sparsecli.io.checksum import stat_fingerprint
 from sparsecli.io.textfile import find_file
 
 PACKAGE_PREFIX = "pkg://sparsecli/"
@@ -28,6 +29,7 @@ class Source(NamedTuple):
     queries: Callable[[], Iterator[Query]]
     qrels: Optional[Callable[[], Iterator[Qrel]]]  # None when no split is evaluated
     fingerprint: dict  # identifies the input files, to detect changes behind a cached run
+    count_docs: Callable[[], Optional[int]]  # for progress bars; may be approximate or None
 
 
 def resolve_path(path: str) -> Path:
@@ -57,8 +59,11 @@ def open_source(data: DataConfig, data_root: str | None) -> Source:
     return _hf(data)
 
 
-def _stat(paths: list[Path]) -> dict:
-    return {str(p.resolve()): [p.stat().st_size, p.stat().st_mtime_ns] for p in paths}
+def _count_lines(path: Path) -> int:
+    from sparsecli.io.textfile import open_binary
+
+    with open_binary(path) as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
 
 
 def _require(folder: Path, name: str, what: str, fix: str) -> Path:
@@ -76,39 +81,41 @@ def _split_fix(qrels_dir: Path, split: str) -> str:
     return f"{available}pass data.split=<split>, or data.split=null to encode all queries without qrels"
 
 
+def _files(folder: Path, corpus: Path, queries: Path, qrels: Path | None, reader) -> Source:
+    """A source over local files; `reader` supplies read_docs and read_queries."""
+    read_qrels = beir.read_qrels if reader is beir else trec.read_qrels
+    return Source(
+        str(folder),
+        lambda: reader.read_docs(corpus),
+        lambda: reader.read_queries(queries),
+        (lambda: read_qrels(qrels)) if qrels else None,
+        stat_fingerprint([p for p in (corpus, queries, qrels) if p is not None]),
+        lambda: _count_lines(corpus),
+    )
+
+
 def _beir(folder: Path, files: FilesConfig, split: str | None) -> Source:
     corpus = _require(folder, files.corpus or "corpus.jsonl", "corpus", "is data.path a BEIR folder?")
     queries = _require(folder, files.queries or "queries.jsonl", "queries", "is data.path a BEIR folder?")
     qrels = None
     if split is not None:
-        qrels_name = files.qrels or f"qrels/{split}.tsv"
-        qrels = _require(folder, qrels_name, "qrels", _split_fix(folder / "qrels", split))
-    used = [p for p in (corpus, queries, qrels) if p is not None]
-    return Source(
-        str(folder),
-        lambda: beir.read_docs(corpus),
-        lambda: beir.read_queries(queries),
-        (lambda: beir.read_qrels(qrels)) if qrels else None,
-        _stat(used),
-    )
+        qrels = _require(folder, files.qrels or f"qrels/{split}.tsv", "qrels", _split_fix(folder / "qrels", split))
+    return _files(folder, corpus, queries, qrels, beir)
 
 
 def _msmarco(folder: Path, files: FilesConfig, split: str | None) -> Source:
     corpus = _require(folder, files.corpus or "collection.tsv", "collection", "is data.path an MS MARCO folder?")
     if split is None and not files.queries:
-        raise InputError("no queries file", where="data.files.queries", fix="pass data.split=<split> or data.files.queries=<file>")
+        raise InputError(
+            "no queries file", where="data.files.queries", fix="pass data.split=<split> or data.files.queries=<file>"
+        )
     queries = _require(folder, files.queries or f"queries.{split}.tsv", "queries", "pass data.files.queries=<file>")
     qrels = None
     if split is not None:
-        qrels = _require(folder, files.qrels or f"qrels.{split}.tsv", "qrels", "pass data.files.qrels=<file>, or data.split=null")
-    used = [p for p in (corpus, queries, qrels) if p is not None]
-    return Source(
-        str(folder),
-        lambda: msmarco.read_docs(corpus),
-        lambda: msmarco.read_queries(queries),
-        (lambda: trec.read_qrels(qrels)) if qrels else None,
-        _stat(used),
-    )
+        qrels = _require(
+            folder, files.qrels or f"qrels.{split}.tsv", "qrels", "pass data.files.qrels=<file>, or data.split=null"
+        )
+    return _files(folder, corpus, queries, qrels, msmarco)
 
 
 def _irds(dataset_id: str, split: str | None) -> Source:
@@ -120,6 +127,7 @@ def _irds(dataset_id: str, split: str | None) -> Source:
         lambda: irds.read_queries(dataset, dataset_id),
         (lambda: irds.read_qrels(dataset)) if has_qrels else None,
         {"irds": dataset_id},
+        lambda: dataset.docs_count() if dataset.has_docs() else None,
     )
 
 
@@ -130,9 +138,14 @@ def _hf(data: DataConfig) -> Source:
     queries = hf.load_table(spec.queries.path, spec.queries.name, spec.queries.split, revision, "data.hf.queries")
     qrels = None
     if data.split is not None:
-        qrels = hf.load_table(spec.qrels.path, spec.qrels.name, spec.qrels.split or data.split, revision, "data.hf.qrels")
+        qrels = hf.load_table(
+            spec.qrels.path, spec.qrels.name, spec.qrels.split or data.split, revision, "data.hf.qrels"
+        )
     fingerprint = {
-        "hf": {name: [t.path, t.name, t.split] for name, t in (("corpus", spec.corpus), ("queries", spec.queries), ("qrels", spec.qrels))},
+        "hf": {
+            name: [t.path, t.name, t.split]
+            for name, t in (("corpus", spec.corpus), ("queries", spec.queries), ("qrels", spec.qrels))
+        },
         "revision": revision,
         "fingerprints": [getattr(t, "_fingerprint", None) for t in (corpus, queries, qrels) if t is not None],
     }
@@ -142,4 +155,5 @@ def _hf(data: DataConfig) -> Source:
         lambda: hf.read_queries(queries, f"{spec.queries.path}"),
         (lambda: hf.read_qrels(qrels)) if qrels is not None else None,
         fingerprint,
+        lambda: len(corpus),
     )

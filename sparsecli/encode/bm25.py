@@ -123,7 +123,9 @@ def weigh(counts: TermCounts, n_terms: int, config: BM25Config) -> tuple[np.ndar
     idf = idf_fn(df, n_docs)
     dl = lucene_length(lengths) if config.lucene_norms else lengths
     per_entry_dl = np.repeat(dl.astype(np.float64), np.diff(counts.indptr))
-    weights = idf[counts.indices] * tf_fn(counts.counts.astype(np.float64), per_entry_dl, avgdl, config.k1, config.b, config.delta)
+    weights = idf[counts.indices] * tf_fn(
+        counts.counts.astype(np.float64), per_entry_dl, avgdl, config.k1, config.b, config.delta
+    )
     return weights.astype(np.float32), {"n_docs_nonempty": n_docs, "avgdl": round(avgdl, 6)}
 
 
@@ -137,7 +139,12 @@ def _drop_zeros(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tu
     return new_ptr, indices[keep], data[keep]
 
 
-def encode(docs: Iterable[tuple[str, str, str]], queries: list[tuple[str, str]], config: BM25Config, total_docs: int | None = None) -> Encoded:
+def encode(
+    docs: Iterable[tuple[str, str, str]],
+    queries: list[tuple[str, str]],
+    config: BM25Config,
+    total_docs: int | None = None,
+) -> Encoded:
     """Encode (id, title, text) documents and (id, text) queries."""
     analyzer = Analyzer(config.analyzer)
     records = ((doc_id, analyzer.document_text(title, text)) for doc_id, title, text in docs)
@@ -149,7 +156,11 @@ def encode(docs: Iterable[tuple[str, str, str]], queries: list[tuple[str, str]],
 
     query_counts, unknown = count_queries(queries, analyzer.bag, {t: i for i, t in enumerate(vocab)})
     query_vectors = SparseVectors(
-        query_counts.indptr, query_counts.indices, query_counts.counts.astype(np.float32), StringArray.pack(query_counts.ids), len(vocab)
+        query_counts.indptr,
+        query_counts.indices,
+        query_counts.counts.astype(np.float32),
+        StringArray.pack(query_counts.ids),
+        len(vocab),
     )
     stats.update(
         query_terms_not_in_vocab=unknown,

@@ -19,7 +19,9 @@ class TermCounts(NamedTuple):
 BagOfWords = Callable[[str], tuple[dict[str, int], int]]
 
 
-def count_corpus(records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, advance: Callable[[int], None]) -> tuple[TermCounts, list[str]]:
+def count_corpus(
+    records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, advance: Callable[[int], None]
+) -> tuple[TermCounts, list[str]]:
     """Count terms of (id, text) records, growing the vocabulary; returns counts and sorted vocab."""
     vocab: dict[str, int] = {}
     indptr, indices, counts, lengths, ids = array("q", [0]), array("i"), array("i"), array("q"), []
@@ -39,11 +41,19 @@ def count_corpus(records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, a
     terms_sorted = sorted(vocab)
     renumber = np.empty(len(vocab), dtype=np.int32)
     renumber[[vocab[t] for t in terms_sorted]] = np.arange(len(vocab), dtype=np.int32)
-    result = _sorted_rows(np.frombuffer(indptr, dtype=np.int64), renumber[np.frombuffer(indices, dtype=np.int32)], np.frombuffer(counts, dtype=np.int32), np.frombuffer(lengths, dtype=np.int64), ids)
+    result = _sorted_rows(
+        np.frombuffer(indptr, dtype=np.int64),
+        renumber[np.frombuffer(indices, dtype=np.int32)],
+        np.frombuffer(counts, dtype=np.int32),
+        np.frombuffer(lengths, dtype=np.int64),
+        ids,
+    )
     return result, terms_sorted
 
 
-def count_queries(records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, vocab: dict[str, int]) -> tuple[TermCounts, int]:
+def count_queries(
+    records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, vocab: dict[str, int]
+) -> tuple[TermCounts, int]:
     """Count query terms over a fixed vocabulary; returns counts and the number of unknown terms."""
     indptr, indices, counts, lengths, ids = array("q", [0]), array("i"), array("i"), array("q"), []
     unknown = 0
@@ -59,7 +69,13 @@ def count_queries(records: Iterable[tuple[str, str]], bag_of_words: BagOfWords, 
         indptr.append(len(indices))
         lengths.append(length)
         ids.append(record_id)
-    result = _sorted_rows(np.frombuffer(indptr, dtype=np.int64), np.frombuffer(indices, dtype=np.int32), np.frombuffer(counts, dtype=np.int32), np.frombuffer(lengths, dtype=np.int64), ids)
+    result = _sorted_rows(
+        np.frombuffer(indptr, dtype=np.int64),
+        np.frombuffer(indices, dtype=np.int32),
+        np.frombuffer(counts, dtype=np.int32),
+        np.frombuffer(lengths, dtype=np.int64),
+        ids,
+    )
     return result, unknown
 
 

@@ -35,7 +35,9 @@ TESTS = {
 }
 
 
-def compare(per_query_base: dict[str, float], per_query_other: dict[str, float], test: str, permutations: int, seed: int) -> float:
+def compare(
+    per_query_base: dict[str, float], per_query_other: dict[str, float], test: str, permutations: int, seed: int
+) -> float:
     queries = sorted(per_query_base)
     a = np.array([per_query_base[q] for q in queries])
     b = np.array([per_query_other.get(q, 0.0) for q in queries])

@@ -56,9 +56,7 @@ def build(docs: SparseVectors) -> InvertedIndex:
             where="encode_run docs",
             fix="drop zero or negative weights when encoding",
         )
-    term_ptr, post_docs, post_weights = transpose(
-        np.asarray(docs.indptr), np.asarray(docs.indices), data, docs.n_cols
-    )
+    term_ptr, post_docs, post_weights = transpose(np.asarray(docs.indptr), np.asarray(docs.indices), data, docs.n_cols)
     return InvertedIndex(term_ptr, post_docs, post_weights, *id_ranks(docs.ids.tolist()), docs.ids)
 
 
@@ -78,7 +76,12 @@ def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
 def load(folder: Path, *, verify: bool = False) -> InvertedIndex:
     arrays, manifest = load_arrays(folder, KIND, VERSION, verify=verify)
     index = InvertedIndex(
-        arrays["term_ptr"], arrays["post_docs"], arrays["post_weights"], arrays["id_rank"], arrays["doc_by_rank"], StringArray.from_arrays(arrays, "doc_ids")
+        arrays["term_ptr"],
+        arrays["post_docs"],
+        arrays["post_weights"],
+        arrays["id_rank"],
+        arrays["doc_by_rank"],
+        StringArray.from_arrays(arrays, "doc_ids"),
     )
     consistent = (
         index.n_docs == manifest["n_docs"] == len(index.doc_ids) == len(index.doc_by_rank)

@@ -42,7 +42,9 @@ def read_manifest(folder: Path, kind: str, version: int) -> dict:
     except FileNotFoundError:
         raise InputError(f"no {MANIFEST}", where=str(folder), fix="rebuild it with sparsecli") from None
     except ValueError as err:
-        raise InputError(f"{MANIFEST} is not valid JSON ({err})", where=str(path), fix="rebuild it with sparsecli") from None
+        raise InputError(
+            f"{MANIFEST} is not valid JSON ({err})", where=str(path), fix="rebuild it with sparsecli"
+        ) from None
     if manifest.get("kind") != kind:
         raise InputError(
             f"expected a {kind}, found {manifest.get('kind')!r}", where=str(path), fix=f"point at a {kind} folder"
@@ -56,7 +58,9 @@ def read_manifest(folder: Path, kind: str, version: int) -> dict:
     return manifest
 
 
-def load_arrays(folder: Path, kind: str, version: int, *, mmap: bool = True, verify: bool = False) -> tuple[dict[str, np.ndarray], dict]:
+def load_arrays(
+    folder: Path, kind: str, version: int, *, mmap: bool = True, verify: bool = False
+) -> tuple[dict[str, np.ndarray], dict]:
     manifest = read_manifest(folder, kind, version)
     arrays = {}
     for name, entry in manifest["arrays"].items():
@@ -66,7 +70,9 @@ def load_arrays(folder: Path, kind: str, version: int, *, mmap: bool = True, ver
         if not path.is_file():
             raise InputError("array file is missing", where=where, fix=fix)
         if path.stat().st_size != entry["bytes"]:
-            raise InputError(f"size {path.stat().st_size} != {entry['bytes']} bytes in the manifest", where=where, fix=fix)
+            raise InputError(
+                f"size {path.stat().st_size} != {entry['bytes']} bytes in the manifest", where=where, fix=fix
+            )
         if verify and sha256_file(path) != entry["sha256"]:
             raise InputError("sha256 does not match the manifest", where=where, fix=fix)
         try:

@@ -41,7 +41,9 @@ def read_qrels(path: Path) -> Iterator[Qrel]:
         try:
             relevance = int(parts[3])
         except ValueError:
-            raise InputError(f"relevance {parts[3]!r} is not an integer", where=f"{path}:{number}", fix="use integer grades") from None
+            raise InputError(
+                f"relevance {parts[3]!r} is not an integer", where=f"{path}:{number}", fix="use integer grades"
+            ) from None
         yield Qrel(parts[0], parts[2], relevance)
 
 
@@ -60,7 +62,9 @@ def read_run(path: Path) -> dict[str, dict[str, float]]:
         where = f"{path}:{number}"
         if len(parts) != 6:
             raise InputError(
-                f"expected 6 fields (qid Q0 docid rank score tag), found {len(parts)}", where=where, fix="use TREC run format"
+                f"expected 6 fields (qid Q0 docid rank score tag), found {len(parts)}",
+                where=where,
+                fix="use TREC run format",
             )
         try:
             score = float(parts[4])

@@ -53,4 +53,6 @@ def save_vectors(folder: Path, vectors: SparseVectors, meta: dict | None = None)
 
 def load_vectors(folder: Path, *, mmap: bool = True, verify: bool = False) -> SparseVectors:
     arrays, manifest = load_arrays(folder, KIND, VERSION, mmap=mmap, verify=verify)
-    return SparseVectors(arrays["indptr"], arrays["indices"], arrays["data"], StringArray.from_arrays(arrays, "ids"), manifest["n_cols"])
+    return SparseVectors(
+        arrays["indptr"], arrays["indices"], arrays["data"], StringArray.from_arrays(arrays, "ids"), manifest["n_cols"]
+    )

@@ -77,7 +77,20 @@ def select_topk(keys, n, k, doc_by_rank, scores, out_doc, out_score):
 
 @nb.njit(cache=True, parallel=True)
 def search_taat(
-    term_ptr, post_docs, post_weights, q_ptr, q_terms, q_weights, id_rank, doc_by_rank, exclude, k, n_threads, out_doc, out_score, out_count
+    term_ptr,
+    post_docs,
+    post_weights,
+    q_ptr,
+    q_terms,
+    q_weights,
+    id_rank,
+    doc_by_rank,
+    exclude,
+    k,
+    n_threads,
+    out_doc,
+    out_score,
+    out_count,
 ):
     """For each query row, accumulate scores over its terms' postings and keep the top k.
 

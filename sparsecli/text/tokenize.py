@@ -34,9 +34,7 @@ _CANDIDATE = regex.compile(
 
 
 # The same rules restricted to ASCII, for the common all-ASCII text: one findall, no loop.
-_ASCII = re.compile(
-    r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[.':](?=[A-Za-z])|(?<=[0-9])[.,;'](?=[0-9]))[A-Za-z0-9_]+)*"
-)
+_ASCII = re.compile(r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[.':](?=[A-Za-z])|(?<=[0-9])[.,;'](?=[0-9]))[A-Za-z0-9_]+)*")
 
 
 def standard(text: str) -> list[str]:
