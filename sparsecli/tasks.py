@@ -210,7 +210,7 @@ def _index(run: RunDir, conf, _prepared) -> None:
     from sparsecli.kernels import set_threads
 
     encode_path, _ = _upstream(run, conf.encode_run, "encode_run", "encode")
-    set_threads(conf.runtime.threads)
+    run.extra_meta["numba_threads"] = set_threads(conf.runtime.threads)
     docs = load_vectors(encode_path / "docs")
     with run.timer("build"):
         index = inverted.build(docs)
@@ -238,7 +238,7 @@ def _search(run: RunDir, conf, _prepared) -> None:
     params = conf.search
     index_path, index_done = _upstream(run, conf.index_run, "index_run", "index")
     encode_path = _chained(index_path, index_done, "encode_run", "encode")
-    set_threads(conf.runtime.threads)
+    run.extra_meta["numba_threads"] = set_threads(conf.runtime.threads)
     with run.timer("load"):
         index = inverted.load(index_path / "index", verify=params.verify_index)
         queries = load_vectors(encode_path / "queries")
