@@ -34,10 +34,11 @@ def load(folder: Path):
 
 def tokenize(docs, queries):
     from sparsecli.config import AnalyzerConfig
+    from sparsecli.encode.context import document_text
     from sparsecli.text.analyzer import Analyzer
 
     analyzer = Analyzer(AnalyzerConfig())
-    doc_tokens = [analyzer(analyzer.document_text(d.title, d.text)) for d in docs]
+    doc_tokens = [analyzer(document_text(d.title, d.text, ["title", "text"])) for d in docs]
     query_tokens = [analyzer(q.text) for q in queries]
     return doc_tokens, query_tokens
 

@@ -204,6 +204,99 @@ class BM25Config:
         _check(self.delta >= 0, "encoder.delta", f"must be >= 0, got {self.delta}", "the usual value is 0.5")
 
 
+class SideType(Enum):
+    """How one side (documents or queries) of a learned sparse encoder weighs vocabulary terms.
+
+    The components of the unified LSR framework (Nguyen et al., 2023): any doc type can be
+    combined with any query type.
+    """
+
+    mlm = "mlm"  # SPLADE: log(1 + relu(LM logits)) pooled over tokens; expands to the whole vocabulary
+    mlp = "mlp"  # uniCOIL: relu(linear(hidden state)) per input token; no expansion
+    binary = "binary"  # 1 for every input token; no model
+    idf = "idf"  # the token's IDF over the corpus (or from a file); no model: inference-free queries
+
+
+class Pooling(Enum):
+    max = "max"
+    sum = "sum"
+
+
+class Backbone(Enum):
+    auto = "auto"  # from the checkpoint's architecture
+    encoder = "encoder"  # a masked LM (BERT, DistilBERT, RoBERTa, ...)
+    decoder = "decoder"  # a causal LM (Llama, Mistral, Qwen, ...): the LM head over the vocabulary
+
+
+class DType(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Device(Enum):
+    auto = "auto"  # cuda when available
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@dataclass
+class SideConfig:
+    type: SideType = SideType.mlm
+    model: Optional[str] = None  # hub id or local folder; tokenizer only for binary/idf
+    revision: Optional[str] = None  # a hub branch, tag or commit to pin
+    max_length: int = 256
+    pooling: Pooling = Pooling.max
+    backbone: Backbone = Backbone.auto
+    echo: bool = False  # decoders: feed the text twice, pool over the second copy (every token sees all)
+    pool_special_positions: bool = True  # pool over [CLS]/[SEP] positions too, as naver/splade does
+    top_k: Optional[int] = None  # keep the k largest weights per vector, on the device
+    threshold: float = 0.0  # keep weights above this, on the device
+    head: str = "tok_proj"  # mlp: the checkpoint key prefix of the Linear(hidden, 1) term-weight head
+    idf_file: Optional[str] = None  # idf: JSON {token: weight}; default: IDF over the corpus
+
+    def __post_init__(self) -> None:
+        _check(self.max_length > 1, "encoder.*.max_length", "must be > 1", "pass e.g. 256")
+        _check(self.top_k is None or self.top_k > 0, "encoder.*.top_k", "must be positive or null", "pass e.g. 256")
+        _check(self.threshold >= 0, "encoder.*.threshold", "must be >= 0", "pass 0 to keep all positive weights")
+
+
+@dataclass
+class LSRConfig:
+    """A learned sparse encoder: one SideConfig for documents, one for queries."""
+
+    name: str = "lsr"
+    model: Optional[str] = None  # default for both sides
+    revision: Optional[str] = None
+    doc: SideConfig = field(default_factory=SideConfig)
+    query: SideConfig = field(default_factory=lambda: SideConfig(max_length=64))
+    fields: List[str] = field(default_factory=lambda: ["title", "text"])  # joined with a space
+    dtype: DType = DType.fp32
+    device: Device = Device.auto
+    local_files_only: bool = False
+    trust_remote_code: bool = False  # never on unless asked: it runs code from the checkpoint
+    batch_size: int = 32
+    shard_size: int = 100_000  # documents per resumable shard
+    compile: bool = False  # torch.compile the model
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
+        _check(self.shard_size > 0, "encoder.shard_size", "must be positive", "pass e.g. 100000")
+        for side, config in (("doc", self.doc), ("query", self.query)):
+            _check(
+                bool(config.model),
+                f"encoder.{side}.model",
+                "no model or tokenizer given",
+                "pass encoder.model=<hub id or folder>",
+            )
+        _check(
+            bool(self.fields) and all(f in ("title", "text") for f in self.fields),
+            "encoder.fields",
+            f"must be a non-empty subset of [title, text], got {list(self.fields)}",
+            "pass e.g. encoder.fields=[title,text]",
+        )
+
+
 @dataclass
 class ExportConfig:
     jsonl: bool = False  # also write {"id", "vector": {token: weight}} JSONL (Seismic, Anserini impact)
@@ -228,6 +321,14 @@ class EncodeConfig(CommonConfig):
 @dataclass
 class ExactIndexConfig:
     name: str = "exact"
+    # Round document and query weights to integers after multiplying by this (Anserini's impact
+    # indexes use 100 for SPLADE); null keeps the encoder's float weights.
+    quantize: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        _check(
+            self.quantize is None or self.quantize > 0, "index.quantize", "must be positive", "pass e.g. 100 or null"
+        )
 
 
 @dataclass
@@ -311,6 +412,7 @@ SCHEMAS = {
     "eval_schema": EvalConfig,
     "schema/data/data": DataConfig,
     "schema/encoder/bm25": BM25Config,
+    "schema/encoder/lsr": LSRConfig,
     "schema/index/exact": ExactIndexConfig,
     "schema/search/params": SearchParams,
     "schema/eval/params": EvalParams,

@@ -30,7 +30,8 @@ NOT_IN_KEY = ("hydra", "runtime", "runs_root")
 DONE = "DONE.json"
 META = "meta.json"
 # Written by Hydra or by us as bookkeeping, never listed as artifacts.
-BOOKKEEPING = {DONE, META, ".hydra", "logs"}
+WORK = "work"  # scratch (e.g. encode shards): kept when a run is interrupted, so it can resume
+BOOKKEEPING = {DONE, META, ".hydra", "logs", WORK}
 KEY_LENGTH = 16
 
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sparsecli import ui
 from sparsecli.errors import ConfigError, InputError, SparseError, UpstreamError
-from sparsecli.rundir import RunDir, compute_key, open_upstream, read_done, remove_path
+from sparsecli.rundir import WORK, RunDir, compute_key, open_upstream, read_done, remove_path
 
 log = logging.getLogger("sparsecli")
 
@@ -146,30 +146,39 @@ def _open_data(conf) -> tuple[Any, dict]:
 
 
 def _encode(run: RunDir, conf, source) -> None:
+    import os
+
+    from sparsecli.config import BM25Config, LSRConfig
     from sparsecli.data.collection import checked_docs, load_queries
-    from sparsecli.encode import bm25
+    from sparsecli.encode import bm25, lsr
+    from sparsecli.encode.context import EncodeContext
     from sparsecli.io import jsonl, trec
     from sparsecli.io.textfile import write_text
     from sparsecli.io.vectors import nnz_stats, save_vectors
 
-    encoders = {"bm25": bm25.encode}
+    encoders = {BM25Config: bm25.encode, LSRConfig: lsr.encode}
+    fields = conf.encoder.analyzer.fields if isinstance(conf.encoder, BM25Config) else conf.encoder.fields
     log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
     with run.timer("read_queries"):
         query_set = load_queries(source, conf.data.max_queries)
     collection_report: dict = {}
-    docs = checked_docs(source, conf.data.on_empty, conf.encoder.analyzer.fields, collection_report)
+    docs = checked_docs(source, conf.data.on_empty, fields, collection_report)
+    context = EncodeContext(run.path / WORK, source.count_docs(), conf.runtime.threads, conf.seed)
     with run.timer("encode"):
-        encoded = encoders[conf.encoder.name](
+        encoded = encoders[type(conf.encoder)](
             ((d.doc_id, d.title, d.text) for d in docs),
             [(q.query_id, q.text) for q in query_set.queries],
             conf.encoder,
-            total_docs=source.count_docs(),
+            context,
         )
     if encoded.docs.n_rows == 0:
         raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
     with run.timer("write"):
         with run.writing("docs") as tmp:
-            save_vectors(tmp, encoded.docs)
+            if encoded.docs_folder is not None:
+                os.replace(encoded.docs_folder, tmp)  # already streamed to disk from the shards
+            else:
+                save_vectors(tmp, encoded.docs)
         with run.writing("queries") as tmp:
             save_vectors(tmp, encoded.queries)
         run.write_json("vocab.json", encoded.vocab)
@@ -184,13 +193,14 @@ def _encode(run: RunDir, conf, source) -> None:
             "encoder": OmegaConf.to_container(OmegaConf.structured(conf.encoder), enum_to_str=True),
             "data": {"name": conf.data.name, "source": source.label, "drop_self": conf.data.drop_self},
             "vocab_size": len(encoded.vocab),
-            "docs": nnz_stats(encoded.docs),
-            "queries": nnz_stats(encoded.queries),
+            "docs": nnz_stats(encoded.docs.indptr),
+            "queries": nnz_stats(encoded.queries.indptr),
             "collection": {**collection_report, **query_set.report},
             "encoder_stats": encoded.stats,
             "has_qrels": query_set.qrels is not None,
         }
         run.write_json("manifest.json", manifest)
+    remove_path(run.path / WORK)
     log.info(
         "%d docs (%.1f terms/doc), %d queries (%.1f terms/query), vocabulary %d",
         manifest["docs"]["rows"],
@@ -213,7 +223,7 @@ def _index(run: RunDir, conf, _prepared) -> None:
     run.extra_meta["numba_threads"] = set_threads(conf.runtime.threads)
     docs = load_vectors(encode_path / "docs")
     with run.timer("build"):
-        index = inverted.build(docs)
+        index = inverted.build(docs, conf.index.quantize)
     with run.timer("write"):
         with run.writing("index") as tmp:
             inverted.save(index, tmp, {"index": conf.index.name})

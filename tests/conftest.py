@@ -69,3 +69,17 @@ def tiny_copy(tmp_path) -> Path:
     target = tmp_path / "tiny"
     shutil.copytree(TINY, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    from tiny_models import build_bert
+
+    return build_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    from tiny_models import build_llama
+
+    return build_llama(tmp_path_factory.mktemp("tiny-llama"))

@@ -116,3 +116,27 @@ def test_index_round_trip_and_integrity_checks(tmp_path):
 def test_index_rejects_non_positive_weights():
     with pytest.raises(InputError, match="positive"):
         inverted.build(vectors(sp.csr_matrix(np.array([[1.0, -1.0]])), ["a"]))
+
+
+def test_quantized_index_rounds_docs_and_queries():
+    docs = sp.csr_matrix(np.array([[0.004, 0.5], [0.0151, 0.2]]))
+    queries = sp.csr_matrix(np.array([[1.004, 0.0]]))
+    index = inverted.build(vectors(docs, ["a", "b"]), quantize=100)
+    np.testing.assert_array_equal(index.post_weights, [2.0, 50.0, 20.0])  # 0.004 * 100 rounds to 0: dropped
+    ranking = search(index, vectors(queries, ["q"]), 2)
+    assert ranking.counts[0] == 1 and ranking.scores[0, 0] == 200.0  # round(100.4) * round(1.51)
+
+
+def test_non_positive_query_weights_are_ignored():
+    docs = sp.csr_matrix(np.array([[1.0, 1.0], [0.0, 2.0]]))
+    query = vectors(sp.csr_matrix(np.array([[0.0, 1.0]])), ["q"])
+    query = query._replace(data=np.array([1.0], np.float32))
+    negative = query._replace(data=np.array([-1.0], np.float32))
+    index = inverted.build(vectors(docs, ["a", "b"]))
+    assert search(index, query, 5).counts[0] == 2 and search(index, negative, 5).counts[0] == 0
+
+
+def test_quantization_survives_save_and_load(tmp_path):
+    index = inverted.build(vectors(sp.csr_matrix(np.array([[0.5]])), ["a"]), quantize=10)
+    inverted.save(index, tmp_path / "index")
+    assert inverted.load(tmp_path / "index").quantize == 10

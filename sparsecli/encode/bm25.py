@@ -7,15 +7,16 @@ exactly Lucene's bag-of-words BM25 score. Variants are small pure functions chos
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 
 import numpy as np
 
 from sparsecli import ui
 from sparsecli.config import BM25Config
+from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.encode.terms import TermCounts, count_corpus, count_queries
 from sparsecli.io.arrays import StringArray
-from sparsecli.io.vectors import SparseVectors
+from sparsecli.io.vectors import SparseVectors, drop_zeros
 from sparsecli.text.analyzer import Analyzer
 
 # --------------------------------------------------------------------------- idf(df, n)
@@ -106,13 +107,6 @@ def lucene_length(lengths: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- encoder
 
 
-class Encoded(NamedTuple):
-    docs: SparseVectors
-    queries: SparseVectors
-    vocab: list[str]
-    stats: dict
-
-
 def weigh(counts: TermCounts, n_terms: int, config: BM25Config) -> tuple[np.ndarray, dict]:
     """BM25 weight of every (document, term) entry, float32, over the documents' statistics."""
     idf_fn, tf_fn = VARIANTS[config.variant.value]
@@ -129,29 +123,21 @@ def weigh(counts: TermCounts, n_terms: int, config: BM25Config) -> tuple[np.ndar
     return weights.astype(np.float32), {"n_docs_nonempty": n_docs, "avgdl": round(avgdl, 6)}
 
 
-def _drop_zeros(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keep = data != 0
-    if keep.all():
-        return indptr, indices, data
-    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[keep]
-    new_ptr = np.zeros_like(indptr)
-    np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=new_ptr[1:])
-    return new_ptr, indices[keep], data[keep]
-
-
 def encode(
     docs: Iterable[tuple[str, str, str]],
     queries: list[tuple[str, str]],
     config: BM25Config,
-    total_docs: int | None = None,
+    context: EncodeContext | None = None,
 ) -> Encoded:
-    """Encode (id, title, text) documents and (id, text) queries."""
+    """Encode (id, title, text) documents and (id, text) queries; BM25 needs no scratch space."""
+    total_docs = context.total_docs if context else None
     analyzer = Analyzer(config.analyzer)
-    records = ((doc_id, analyzer.document_text(title, text)) for doc_id, title, text in docs)
+    fields = config.analyzer.fields
+    records = ((doc_id, document_text(title, text, fields)) for doc_id, title, text in docs)
     with ui.progress("encode docs", total=total_docs, unit="docs") as bar:
         doc_counts, vocab = count_corpus(records, analyzer.bag, bar.advance)
     weights, stats = weigh(doc_counts, len(vocab), config)
-    indptr, indices, weights = _drop_zeros(doc_counts.indptr, doc_counts.indices, weights)
+    indptr, indices, weights = drop_zeros(doc_counts.indptr, doc_counts.indices, weights)
     doc_vectors = SparseVectors(indptr, indices, weights, StringArray.pack(doc_counts.ids), len(vocab))
 
     query_counts, unknown = count_queries(queries, analyzer.bag, {t: i for i, t in enumerate(vocab)})

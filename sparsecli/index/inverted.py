@@ -13,7 +13,7 @@ import numpy as np
 
 from sparsecli.errors import InputError
 from sparsecli.io.arrays import StringArray, load_arrays, save_arrays
-from sparsecli.io.vectors import SparseVectors
+from sparsecli.io.vectors import SparseVectors, drop_zeros
 
 KIND = "inverted-index"
 VERSION = 1
@@ -26,6 +26,7 @@ class InvertedIndex(NamedTuple):
     id_rank: np.ndarray  # int32, position of each doc id in UTF-8 byte order, for tie-breaking
     doc_by_rank: np.ndarray  # int32, the inverse permutation of id_rank
     doc_ids: StringArray
+    quantize: float | None = None  # weights were rounded to integers after scaling by this
 
     @property
     def n_docs(self) -> int:
@@ -46,7 +47,14 @@ def id_ranks(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return ranks, order
 
 
-def build(docs: SparseVectors) -> InvertedIndex:
+def quantized(data: np.ndarray, factor: float | None) -> np.ndarray:
+    """round(w x factor) as float32 (exact integers), or the weights unchanged."""
+    if factor is None:
+        return np.asarray(data, dtype=np.float32)
+    return np.rint(np.asarray(data, dtype=np.float64) * factor).astype(np.float32)
+
+
+def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
     from sparsecli.kernels.csr import transpose
 
     data = np.asarray(docs.data)
@@ -56,8 +64,11 @@ def build(docs: SparseVectors) -> InvertedIndex:
             where="encode_run docs",
             fix="drop zero or negative weights when encoding",
         )
-    term_ptr, post_docs, post_weights = transpose(np.asarray(docs.indptr), np.asarray(docs.indices), data, docs.n_cols)
-    return InvertedIndex(term_ptr, post_docs, post_weights, *id_ranks(docs.ids.tolist()), docs.ids)
+    indptr, indices = np.asarray(docs.indptr), np.asarray(docs.indices)
+    if quantize is not None:  # weights that round to 0 leave the index
+        indptr, indices, data = drop_zeros(indptr, indices, quantized(data, quantize))
+    term_ptr, post_docs, post_weights = transpose(indptr, indices, data, docs.n_cols)
+    return InvertedIndex(term_ptr, post_docs, post_weights, *id_ranks(docs.ids.tolist()), docs.ids, quantize)
 
 
 def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
@@ -69,7 +80,12 @@ def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
         "doc_by_rank": index.doc_by_rank,
         **index.doc_ids.arrays("doc_ids"),
     }
-    stats = {"n_docs": index.n_docs, "n_terms": index.n_terms, "postings": int(index.term_ptr[-1])}
+    stats = {
+        "n_docs": index.n_docs,
+        "n_terms": index.n_terms,
+        "postings": int(index.term_ptr[-1]),
+        "quantize": index.quantize,
+    }
     save_arrays(folder, KIND, VERSION, arrays, {**stats, **(meta or {})})
 
 
@@ -82,6 +98,7 @@ def load(folder: Path, *, verify: bool = False) -> InvertedIndex:
         arrays["id_rank"],
         arrays["doc_by_rank"],
         StringArray.from_arrays(arrays, "doc_ids"),
+        manifest["quantize"],
     )
     consistent = (
         index.n_docs == manifest["n_docs"] == len(index.doc_ids) == len(index.doc_by_rank)

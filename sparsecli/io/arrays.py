@@ -19,12 +19,31 @@ from sparsecli.io.checksum import sha256_file
 MANIFEST = "manifest.json"
 
 
-def save_arrays(folder: Path, kind: str, version: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def _write_concatenated(path: Path, parts: list[np.ndarray]) -> np.ndarray:
+    """Write 1-d parts as one .npy through a memory map, so memory stays bounded by one part."""
+    total = sum(len(p) for p in parts)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=parts[0].dtype, shape=(total,))
+    position = 0
+    for part in parts:
+        out[position : position + len(part)] = part
+        position += len(part)
+    out.flush()
+    return out
+
+
+def save_arrays(
+    folder: Path, kind: str, version: int, arrays: dict[str, np.ndarray | list[np.ndarray]], meta: dict[str, Any]
+) -> None:
+    """Each value is an array, or a list of 1-d parts written as their concatenation."""
     folder.mkdir(parents=True, exist_ok=True)
     entries = {}
-    for name, array in arrays.items():
+    for name, value in arrays.items():
         path = folder / f"{name}.npy"
-        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+        if isinstance(value, list):
+            array = _write_concatenated(path, value)
+        else:
+            array = value
+            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
         entries[name] = {
             "dtype": array.dtype.str,
             "shape": list(array.shape),

@@ -35,11 +35,23 @@ class SparseVectors(NamedTuple):
         return self.indices[start:end], self.data[start:end]
 
 
-def nnz_stats(vectors: SparseVectors) -> dict:
-    lengths = np.diff(vectors.indptr)
+def drop_zeros(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove explicit zeros from CSR arrays."""
+    keep = data != 0
+    if keep.all():
+        return indptr, indices, data
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[keep]
+    new_ptr = np.zeros_like(indptr)
+    np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=new_ptr[1:])
+    return new_ptr, indices[keep], data[keep]
+
+
+def nnz_stats(indptr: np.ndarray) -> dict:
+    """Rows, nonzeros and nonzeros per row of a CSR matrix, from its indptr alone."""
+    lengths = np.diff(indptr)
     return {
-        "rows": vectors.n_rows,
-        "nnz": vectors.nnz,
+        "rows": len(lengths),
+        "nnz": int(indptr[-1]),
         "mean": round(float(lengths.mean()), 4) if len(lengths) else 0.0,
         "max": int(lengths.max()) if len(lengths) else 0,
         "empty_rows": int((lengths == 0).sum()),
@@ -48,7 +60,9 @@ def nnz_stats(vectors: SparseVectors) -> dict:
 
 def save_vectors(folder: Path, vectors: SparseVectors, meta: dict | None = None) -> None:
     arrays = {"indptr": vectors.indptr, "indices": vectors.indices, "data": vectors.data, **vectors.ids.arrays("ids")}
-    save_arrays(folder, KIND, VERSION, arrays, {"n_cols": vectors.n_cols, "stats": nnz_stats(vectors), **(meta or {})})
+    save_arrays(
+        folder, KIND, VERSION, arrays, {"n_cols": vectors.n_cols, "stats": nnz_stats(vectors.indptr), **(meta or {})}
+    )
 
 
 def load_vectors(folder: Path, *, mmap: bool = True, verify: bool = False) -> SparseVectors:

@@ -81,7 +81,3 @@ class Analyzer:
             if term is not None:
                 bag[term] = bag.get(term, 0) + count
         return bag, sum(bag.values())
-
-    def document_text(self, title: str, text: str) -> str:
-        parts = {"title": title, "text": text}
-        return " ".join(parts[f] for f in self.config.fields if parts[f])

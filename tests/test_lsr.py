@@ -1,0 +1,308 @@
+"""Learned sparse encoders on tiny random checkpoints (and a slice of the real splade-tiny)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from sparsecli.config import Backbone, Device, DType, LSRConfig, Pooling, SideConfig, SideType
+from sparsecli.encode import hf, lsr, weights
+from sparsecli.encode.context import EncodeContext
+from sparsecli.encode.sides import SideFactory
+
+from conftest import TINY
+
+torch = pytest.importorskip("torch")
+
+OPTIONS = hf.LoadOptions(None, DType.fp32, Device.cpu, True, False)
+TEXTS = ["Sparse retrieval expands documents.", "An inverted index maps terms", "x", ""]
+
+
+def dense(rows, n_cols):
+    indptr, indices, data = rows
+    out = np.zeros((len(indptr) - 1, n_cols), dtype=np.float32)
+    for r in range(len(indptr) - 1):
+        out[r, indices[indptr[r] : indptr[r + 1]]] = data[indptr[r] : indptr[r + 1]]
+    return out
+
+
+def side(model_dir, **kwargs):
+    return SideFactory(OPTIONS, batch_size=3, compile_model=False).build(
+        "doc", SideConfig(model=str(model_dir), **kwargs)
+    )
+
+
+def reference_splade(model_dir, texts, max_length, pooling, causal=False, echo=False):
+    """SPLADE straight from the logits, one text at a time: no batching, padding or chunking."""
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = (AutoModelForCausalLM if causal else AutoModelForMaskedLM).from_pretrained(model_dir).eval()
+    rows = []
+    for text in texts:
+        if echo:
+            ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=(max_length - 1) // 2)[
+                "input_ids"
+            ]
+            input_ids, start = [tokenizer.bos_token_id] + ids + ids, 1 + len(ids)
+        else:
+            input_ids, start = tokenizer(text, truncation=True, max_length=max_length)["input_ids"], 0
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([input_ids])).logits[0, start:]
+        activated = torch.log1p(torch.relu(logits))
+        if len(activated) == 0:
+            row = torch.zeros(logits.shape[-1])  # nothing to pool over: an empty vector
+        else:
+            row = activated.max(dim=0).values if pooling == "max" else activated.sum(dim=0)
+        row[tokenizer.all_special_ids] = 0
+        rows.append(row.numpy())
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("pooling", ["max", "sum"])
+def test_splade_weights_equal_the_logits_formula(tiny_bert, pooling):
+    encoder = side(tiny_bert, max_length=8, pooling=Pooling(pooling))
+    got = dense(encoder.encode(TEXTS), encoder.vocab_size)
+    expected = reference_splade(tiny_bert, TEXTS, 8, pooling)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert got[:, encoder.special].sum() == 0
+
+
+def test_decoder_backbone_with_echo_equals_the_logits_formula(tiny_llama):
+    encoder = side(tiny_llama, max_length=16, echo=True)
+    assert encoder.decoder  # found from the checkpoint's architecture
+    got = dense(encoder.encode(TEXTS), encoder.vocab_size)
+    np.testing.assert_allclose(got, reference_splade(tiny_llama, TEXTS, 16, "max", causal=True, echo=True), atol=1e-5)
+
+
+def test_pruning_on_the_device():
+    w = torch.tensor([[0.0, 0.5, 0.2, 0.9], [0.3, 0.0, 0.0, 0.1]])
+    indptr, indices, data = weights.to_csr(weights.prune(w.clone(), top_k=2, threshold=0.15))
+    assert indptr.tolist() == [0, 2, 3] and indices.tolist() == [1, 3, 0]
+    np.testing.assert_allclose(data, [0.5, 0.9, 0.3])
+
+
+def test_mlp_binary_and_idf_sides(tiny_bert, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    ids = tokenizer("index index maps", truncation=True, max_length=16)["input_ids"]
+    terms = sorted(set(ids) - set(tokenizer.all_special_ids))
+
+    binary = dense(side(tiny_bert, type=SideType.binary).encode(["index index maps"]), len(tokenizer))[0]
+    assert np.flatnonzero(binary).tolist() == terms and set(binary[terms]) == {1.0}
+
+    table = tmp_path / "model"
+    shutil.copytree(tiny_bert, table)
+    (table / "idf.json").write_text(json.dumps({"index": 2.5, "maps": 0.5, "nope": 9.0}))
+    idf = side(table, type=SideType.idf, idf_file="idf.json")
+    row = dense(idf.encode(["index index maps"]), len(tokenizer))[0]
+    assert {tokenizer.convert_ids_to_tokens(int(i)): float(row[i]) for i in np.flatnonzero(row)} == {
+        "index": 2.5,
+        "maps": 0.5,
+    }
+
+    # uniCOIL: relu(tok_proj(hidden)) per position, max over the positions of each token.
+    mlp = side(tiny_bert, type=SideType.mlp, max_length=16)
+    got = dense(mlp.encode(["index index maps"]), len(tokenizer))[0]
+    backbone = AutoModel.from_pretrained(tiny_bert).eval()
+    from safetensors.torch import load_file
+
+    head = load_file(tiny_bert / "model.safetensors")
+    with torch.no_grad():
+        hidden = backbone(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        per_position = torch.relu(hidden @ head["tok_proj.weight"][0] + head["tok_proj.bias"][0]).numpy()
+    expected = np.zeros(len(tokenizer), dtype=np.float32)
+    for position, token in enumerate(ids):
+        if token not in tokenizer.all_special_ids:
+            expected[token] = max(expected[token], per_position[position])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_inference_free_queries_never_call_a_model(tiny_bert, tmp_path, monkeypatch):
+    from sparsecli.encode.sides import IDFSide
+
+    forward_passes = []
+    load_model = SideFactory.model
+
+    def model_with_counter(self, config, kind):
+        model = load_model(self, config, kind)
+        if not model._forward_hooks:
+            model.register_forward_hook(lambda *args: forward_passes.append(1))
+        return model
+
+    monkeypatch.setattr(SideFactory, "model", model_with_counter)
+    during_queries = []
+    encode_queries = IDFSide.encode
+
+    def counted(self, texts, advance=lambda n: None):
+        before = len(forward_passes)
+        rows = encode_queries(self, texts, advance)
+        during_queries.append(len(forward_passes) - before)
+        return rows
+
+    monkeypatch.setattr(IDFSide, "encode", counted)
+    config = LSRConfig(
+        model=str(tiny_bert),
+        doc=SideConfig(model=str(tiny_bert), max_length=16),
+        query=SideConfig(type=SideType.idf, model=str(tiny_bert), max_length=16),
+        device=Device.cpu,
+    )
+    docs = [("a", "", "sparse retrieval"), ("b", "", "inverted index"), ("c", "", "index maps terms")]
+    encoded = lsr.encode(docs, [("q", "index")], config, EncodeContext(tmp_path))
+    assert len(forward_passes) > 0 and during_queries == [0]
+    assert not encoded.stats["query_side_uses_model"] and encoded.stats["query_idf"] == "corpus"
+    # IDF over the corpus: "index" is in 2 of the 3 documents.
+    query = encoded.queries
+    np.testing.assert_allclose(
+        query.data[query.indptr[0] : query.indptr[1]], [np.log1p((3 - 2 + 0.5) / (2 + 0.5))], rtol=1e-6
+    )
+
+
+def test_tokenizer_only_sides_load_no_model(tiny_bert, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(hf, "load_model", refuse)
+    config = LSRConfig(
+        doc=SideConfig(type=SideType.binary, model=str(tiny_bert)),
+        query=SideConfig(type=SideType.idf, model=str(tiny_bert)),
+        device=Device.cpu,
+    )
+    encoded = lsr.encode([("a", "", "sparse retrieval")], [("q", "retrieval")], config, EncodeContext(tmp_path))
+    assert encoded.docs.nnz == 2 and encoded.queries.nnz == 1
+
+
+def test_flops_estimate():
+    from sparsecli.io.arrays import StringArray
+    from sparsecli.io.vectors import SparseVectors
+
+    ids = StringArray.pack(["a", "b"])
+    docs = SparseVectors(np.array([0, 2, 3]), np.array([0, 1, 1], np.int32), np.ones(3, np.float32), ids, 3)
+    queries = SparseVectors(np.array([0, 1, 2]), np.array([1, 2], np.int32), np.ones(2, np.float32), ids, 3)
+    # p_doc = [1/2, 1, 0], p_query = [0, 1/2, 1/2]
+    assert lsr.flops(docs, queries) == {"query_doc": 0.5, "doc_doc": 1.25}
+
+
+def test_backbone_resolution(tiny_bert, tiny_llama):
+    assert hf.resolve_backbone(str(tiny_bert), Backbone.auto, OPTIONS) == Backbone.encoder
+    assert hf.resolve_backbone(str(tiny_llama), Backbone.auto, OPTIONS) == Backbone.decoder
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+ENCODERS = {
+    "splade": [],
+    "inference_free": [],
+    "unicoil": [],
+    "splade_doc": [],
+    "lsr-mlp-idf": ["encoder=lsr", "encoder.doc.type=mlp", "encoder.query.type=idf"],
+    "lsr-binary-mlm": ["encoder=lsr", "encoder.doc.type=binary", "encoder.query.type=mlm"],
+}
+
+
+def pipeline(sparse, *encode_args):
+    enc = sparse("encode", *encode_args)
+    assert enc.exit_code == 0, enc.stderr
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    srch = sparse("search", f"index_run={idx.run_dir}")
+    ev = sparse("eval", f"search_run={srch.run_dir}")
+    assert ev.exit_code == 0, ev.stderr
+    return enc.run_dir, json.loads((ev.run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_every_encoder_end_to_end_on_scifact(sparse, shared_data, monkeypatch, tiny_bert, name):
+    monkeypatch.setenv("SPARSECLI_DATA_ROOT", str(shared_data))
+    args = ENCODERS[name] or [f"encoder={name}"]
+    enc, metrics = pipeline(
+        sparse,
+        "data=scifact",
+        "data.max_queries=20",
+        *args,
+        f"encoder.model={tiny_bert}",
+        "encoder.doc.max_length=24",
+        "encoder.query.max_length=16",
+        "encoder.batch_size=64",
+    )
+    manifest = json.loads((enc / "manifest.json").read_text())
+    assert manifest["docs"]["rows"] == 5183 and manifest["queries"]["rows"] == 20
+    assert manifest["vocab_size"] == len(json.loads((enc / "vocab.json").read_text()))
+    assert manifest["encoder_stats"]["flops"]["query_doc"] > 0
+    assert 0 <= metrics["nDCG@10"] <= 1 and set(metrics) == {"nDCG@10", "RR@10", "R@100", "R@1000"}
+
+
+def test_decoder_encoder_end_to_end(sparse, tiny_llama):
+    enc, metrics = pipeline(
+        sparse,
+        "data=beir",
+        f"data.path={TINY}",
+        "encoder=llm_splade",
+        f"encoder.model={tiny_llama}",
+        "encoder.device=cpu",
+    )
+    sides = json.loads((enc / "manifest.json").read_text())["encoder_stats"]["sides"]
+    assert (
+        sides["doc"]["backbone"] == "decoder"
+        and sides["doc"]["echo"]
+        and sides["doc"]["architecture"] == "LlamaForCausalLM"
+    )
+
+
+def test_interrupted_encode_resumes_from_its_shards(sparse, runs, tiny_bert, tmp_path, monkeypatch):
+    from sparsecli.encode import shards
+    from sparsecli.encode.sides import ModelSide
+
+    args = ["data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={tiny_bert}", "encoder.shard_size=3"]
+    encoded_batches = []
+    original_encode = ModelSide.encode
+
+    def counted(self, texts, advance=lambda n: None):
+        encoded_batches.append(len(texts))
+        return original_encode(self, texts, advance)
+
+    monkeypatch.setattr(ModelSide, "encode", counted)
+    original_write = shards.ShardStore.write
+
+    def crash_on_third(self, index, vectors, df):
+        if index == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C during shard 2
+        original_write(self, index, vectors, df)
+
+    monkeypatch.setattr(shards.ShardStore, "write", crash_on_third)
+    assert sparse("encode", *args).exit_code != 0  # click turns Ctrl-C into "Aborted!"
+    run_dir = next((runs / "encode").iterdir())
+    assert not (run_dir / "DONE.json").exists()
+    assert sorted(p.name for p in (run_dir / "work" / "shards").iterdir()) == ["000000", "000001"]
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "failed"
+
+    monkeypatch.setattr(shards.ShardStore, "write", original_write)
+    encoded_batches.clear()
+    resumed = sparse("encode", *args)
+    assert resumed.exit_code == 0 and resumed.run_dir == run_dir and "resumed: 2 of 4 shards" in resumed.stderr
+    assert encoded_batches == [3, 1, 3]  # shards 2 and 3 (10 docs, 3 per shard), then the 3 queries
+    assert not (run_dir / "work").exists()
+
+    monkeypatch.setenv("SPARSECLI_RUNS", str(tmp_path / "fresh"))
+    fresh = sparse("encode", *args)
+    artifacts = [json.loads((d / "DONE.json").read_text())["artifacts"] for d in (run_dir, fresh.run_dir)]
+    assert artifacts[0] == artifacts[1]  # byte-identical to an uninterrupted run
+
+
+def test_public_checkpoint_layout_with_the_real_splade_tiny(sparse, tmp_path, shared_data):
+    """config.json + tokenizer files + model.safetensors (old gamma/beta LayerNorm names), as on the hub."""
+    model = tmp_path / "splade-tiny"
+    model.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
+        shutil.copy(shared_data.parent / "models" / "splade-tiny" / name, model / name)
+    enc, metrics = pipeline(sparse, "data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={model}")
+    manifest = json.loads((enc / "manifest.json").read_text())
+    doc = manifest["encoder_stats"]["sides"]["doc"]
+    assert doc["architecture"] == "BertForMaskedLM" and doc["max_length"] == 256
+    assert manifest["encoder_stats"]["sides"]["query"]["max_length"] == 64
+    assert (
+        doc["files_sha256"]["model.safetensors"]
+        == __import__("hashlib").sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    )
+    assert manifest["vocab_size"] == 30522 and metrics["nDCG@10"] > 0.5  # a real model ranks the tiny collection well
