@@ -29,6 +29,19 @@ class Result(NamedTuple):
         return Path(self.stdout.strip().splitlines()[-1])
 
 
+def full_pipeline(sparse, *encode_args) -> tuple[Path, dict]:
+    """encode -> index -> search -> eval; returns the encode run directory and the metrics."""
+    import json
+
+    enc = sparse("encode", *encode_args)
+    assert enc.exit_code == 0, enc.stderr
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    srch = sparse("search", f"index_run={idx.run_dir}")
+    ev = sparse("eval", f"search_run={srch.run_dir}")
+    assert ev.exit_code == 0, ev.stderr
+    return enc.run_dir, json.loads((ev.run_dir / "metrics.json").read_text())
+
+
 @pytest.fixture
 def runs(tmp_path, monkeypatch) -> Path:
     """An empty runs root; also keeps tests from touching a user's data_root."""

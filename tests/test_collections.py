@@ -8,17 +8,12 @@ import json
 
 import pytest
 
+from conftest import full_pipeline
+
 
 def run_pipeline(sparse, *encode_args):
-    enc = sparse("encode", *encode_args)
-    assert enc.exit_code == 0, enc.stderr
-    idx = sparse("index", f"encode_run={enc.run_dir}")
-    srch = sparse("search", f"index_run={idx.run_dir}")
-    ev = sparse("eval", f"search_run={srch.run_dir}")
-    assert ev.exit_code == 0, ev.stderr
-    return json.loads((enc.run_dir / "manifest.json").read_text()), json.loads(
-        (ev.run_dir / "metrics.json").read_text()
-    )
+    enc, metrics = full_pipeline(sparse, *encode_args)
+    return json.loads((enc / "manifest.json").read_text()), metrics
 
 
 def test_scifact_slice_through_data_root(sparse, shared_data, monkeypatch):

@@ -11,7 +11,7 @@ from sparsecli.encode import hf, lsr, weights
 from sparsecli.encode.context import EncodeContext
 from sparsecli.encode.sides import SideFactory
 
-from conftest import TINY
+from conftest import TINY, full_pipeline
 
 torch = pytest.importorskip("torch")
 
@@ -192,36 +192,27 @@ def test_backbone_resolution(tiny_bert, tiny_llama):
 
 # --------------------------------------------------------------------------- through the CLI
 
-ENCODERS = {
-    "splade": [],
-    "inference_free": [],
-    "unicoil": [],
-    "splade_doc": [],
-    "lsr-mlp-idf": ["encoder=lsr", "encoder.doc.type=mlp", "encoder.query.type=idf"],
-    "lsr-binary-mlm": ["encoder=lsr", "encoder.doc.type=binary", "encoder.query.type=mlm"],
+ENCODERS = {  # name: (overrides, tiny model)
+    "splade": (["encoder=splade"], "tiny_bert"),
+    "inference_free": (["encoder=inference_free"], "tiny_bert"),
+    "unicoil": (["encoder=unicoil"], "tiny_bert"),
+    "splade_doc": (["encoder=splade_doc"], "tiny_bert"),
+    "llm_splade": (["encoder=llm_splade", "encoder.device=cpu"], "tiny_llama"),
+    "lsr-mlp-idf": (["encoder=lsr", "encoder.doc.type=mlp", "encoder.query.type=idf"], "tiny_bert"),
+    "lsr-binary-mlm": (["encoder=lsr", "encoder.doc.type=binary", "encoder.query.type=mlm"], "tiny_bert"),
 }
 
 
-def pipeline(sparse, *encode_args):
-    enc = sparse("encode", *encode_args)
-    assert enc.exit_code == 0, enc.stderr
-    idx = sparse("index", f"encode_run={enc.run_dir}")
-    srch = sparse("search", f"index_run={idx.run_dir}")
-    ev = sparse("eval", f"search_run={srch.run_dir}")
-    assert ev.exit_code == 0, ev.stderr
-    return enc.run_dir, json.loads((ev.run_dir / "metrics.json").read_text())
-
-
 @pytest.mark.parametrize("name", sorted(ENCODERS))
-def test_every_encoder_end_to_end_on_scifact(sparse, shared_data, monkeypatch, tiny_bert, name):
+def test_every_encoder_end_to_end_on_scifact(sparse, shared_data, monkeypatch, request, name):
     monkeypatch.setenv("SPARSECLI_DATA_ROOT", str(shared_data))
-    args = ENCODERS[name] or [f"encoder={name}"]
-    enc, metrics = pipeline(
+    args, model = ENCODERS[name]
+    enc, metrics = full_pipeline(
         sparse,
         "data=scifact",
         "data.max_queries=20",
         *args,
-        f"encoder.model={tiny_bert}",
+        f"encoder.model={request.getfixturevalue(model)}",
         "encoder.doc.max_length=24",
         "encoder.query.max_length=16",
         "encoder.batch_size=64",
@@ -234,7 +225,7 @@ def test_every_encoder_end_to_end_on_scifact(sparse, shared_data, monkeypatch, t
 
 
 def test_decoder_encoder_end_to_end(sparse, tiny_llama):
-    enc, metrics = pipeline(
+    enc, metrics = full_pipeline(
         sparse,
         "data=beir",
         f"data.path={TINY}",
@@ -296,7 +287,7 @@ def test_public_checkpoint_layout_with_the_real_splade_tiny(sparse, tmp_path, sh
     model.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
         shutil.copy(shared_data.parent / "models" / "splade-tiny" / name, model / name)
-    enc, metrics = pipeline(sparse, "data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={model}")
+    enc, metrics = full_pipeline(sparse, "data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={model}")
     manifest = json.loads((enc / "manifest.json").read_text())
     doc = manifest["encoder_stats"]["sides"]["doc"]
     assert doc["architecture"] == "BertForMaskedLM" and doc["max_length"] == 256
