@@ -140,3 +140,24 @@ def test_quantization_survives_save_and_load(tmp_path):
     index = inverted.build(vectors(sp.csr_matrix(np.array([[0.5]])), ["a"]), quantize=10)
     inverted.save(index, tmp_path / "index")
     assert inverted.load(tmp_path / "index").quantize == 10
+
+
+@pytest.mark.parametrize("k", [100, 2000])
+def test_large_k_selection_uses_radix_sorted_buckets(k):
+    """Thousands of candidates whose scores share their top bits: the radix path must agree too."""
+    rng = np.random.default_rng(11)
+    docs = sp.random(6000, 30, density=0.2, random_state=rng, data_rvs=lambda n: 1.0 + rng.random(n) * 0.01).tocsr()
+    queries = sp.random(8, 30, density=0.3, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    doc_ids = [f"d{i:05d}" for i in rng.permutation(6000)]
+    got = ours(docs, queries, doc_ids, k)
+    expected = brute_force(docs, queries, doc_ids, k)
+    assert [[d for d, _ in row] for row in got] == [[d for d, _ in row] for row in expected]
+
+
+def test_sparse_accumulation_mode_agrees_with_brute_force():
+    """Queries touching few postings of a large collection take the touched-list path."""
+    rng = np.random.default_rng(5)
+    docs = sp.random(20000, 500, density=0.002, random_state=rng, data_rvs=lambda n: rng.integers(1, 5, n)).tocsr()
+    queries = sp.random(20, 500, density=0.01, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    doc_ids = [str(i) for i in range(20000)]
+    assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20) == brute_force(docs, queries, doc_ids, 30, exclude=[0] * 20)

@@ -5,20 +5,29 @@ ir-measures use to break ties, so a run's ranks and its evaluation always agree.
 holds each document's position among all ids sorted as UTF-8 bytes, and `doc_by_rank` is
 its inverse.
 
-Selection packs (score, id rank) into one uint64 whose integer order is the ranking order,
-so top-k is a partition plus a sort of k integers, with no tie cases left.
+Each candidate becomes one uint64 key, (float32 score bits << 32) | id rank, whose integer
+order is the ranking order. Selection buckets keys by their top 12 bits (sign, exponent and
+3 mantissa bits of the score), so only the buckets that reach the k-th key are ever sorted,
+by MSD radix. Measured on SciFact BM25 (one thread) against np.partition + np.sort: 2.2x
+faster at k=1000 (44 vs 98 us a query), 2x at k=10.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
 _SIGN = np.uint32(0x80000000)
+_BUCKET_SHIFT = np.uint64(52)  # keys >> 52: the top 12 bits
+_BUCKETS = 4096
+_INSERTION_MAX = 32  # ranges up to this size are insertion-sorted, larger ones radix-sorted
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @nb.njit(inline="always")
-def _rank_key(score_bits, id_rank):
+def rank_key(score_bits, id_rank):
     """uint64 that orders like (float32 score, id rank); score_bits is the float's bit pattern."""
     if score_bits & _SIGN:
         ordered = ~score_bits  # negative floats: larger bit patterns are smaller numbers
@@ -28,51 +37,114 @@ def _rank_key(score_bits, id_rank):
 
 
 @nb.njit(inline="always")
-def _sift_down(heap, size, i):
-    """Restore the min-heap property below position i."""
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            return
-        if child + 1 < size and heap[child + 1] < heap[child]:
-            child += 1
-        if heap[child] >= heap[i]:
-            return
-        heap[i], heap[child] = heap[child], heap[i]
-        i = child
+def _insertion_sort_desc(a, lo, hi):
+    for i in range(lo + 1, hi):
+        x = a[i]
+        j = i - 1
+        while j >= lo and a[j] < x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
 
 
 @nb.njit(cache=True)
-def largest_keys(keys, n, k):
-    """The min(k, n) largest of keys[:n], sorted ascending.
+def _radix_sort_desc(a, tmp, lo, hi, shift, need, scratch):
+    """Sort a[lo:hi] descending by MSD radix on 8-bit digits below bit `shift`, leaving
+    alone every sub-range that starts at or after `need` (those keys are not output)."""
+    stack, counts, starts = scratch.stack, scratch.counts, scratch.starts
+    stack[0, 0], stack[0, 1], stack[0, 2] = lo, hi, shift
+    depth = 1
+    while depth > 0:
+        depth -= 1
+        l, h, s = stack[depth, 0], stack[depth, 1], stack[depth, 2]
+        if l >= need:
+            continue
+        if h - l <= _INSERTION_MAX or s <= 0:
+            _insertion_sort_desc(a, l, h)
+            continue
+        s -= 8
+        counts[:] = 0
+        for i in range(l, h):
+            counts[(a[i] >> np.uint64(s)) & np.uint64(255)] += 1
+        position = l
+        for b in range(255, -1, -1):
+            starts[b] = position
+            position += counts[b]
+        for i in range(l, h):
+            b = (a[i] >> np.uint64(s)) & np.uint64(255)
+            tmp[starts[b]] = a[i]
+            starts[b] += 1
+        a[l:h] = tmp[l:h]
+        for b in range(256):  # push low digits first, so the high ones are sorted first
+            if counts[b] > 1:
+                stack[depth, 0] = starts[b] - counts[b]
+                stack[depth, 1] = starts[b]
+                stack[depth, 2] = s
+                depth += 1
 
-    A bounded min-heap when k is small next to n (most keys fail one comparison with the
-    heap's minimum), otherwise a partition; both beat sorting all n.
+
+@nb.njit(cache=True)
+def largest_sorted(keys, n, k, scratch):
+    """Write the min(n, k) largest of keys[:n] to scratch.out, descending; returns the count.
+
+    Keys are bucketed by their top 12 bits; buckets above the one holding the k-th key are
+    kept whole, and each kept bucket is sorted by radix (insertion sort when small).
     """
-    if n <= k:
-        return np.sort(keys[:n])
-    if k * 16 > n:
-        return np.sort(np.partition(keys[:n], n - k)[n - k :])
-    heap = keys[:k].copy()
-    for i in range(k // 2 - 1, -1, -1):
-        _sift_down(heap, k, i)
-    for i in range(k, n):
-        if keys[i] > heap[0]:
-            heap[0] = keys[i]
-            _sift_down(heap, k, 0)
-    return np.sort(heap)
+    hist, start, out = scratch.hist, scratch.start, scratch.out
+    need = min(n, k)
+    if need == 0:
+        return 0
+    hist[:] = 0
+    for i in range(n):
+        hist[keys[i] >> _BUCKET_SHIFT] += 1
+    boundary = _BUCKETS - 1
+    above = 0
+    while above + hist[boundary] < need:
+        above += hist[boundary]
+        boundary -= 1
+    position = 0
+    for b in range(_BUCKETS - 1, boundary - 1, -1):
+        start[b] = position
+        position += hist[b]
+    for i in range(n):
+        b = keys[i] >> _BUCKET_SHIFT
+        if b >= boundary:
+            out[start[b]] = keys[i]
+            start[b] += 1
+    lo = 0
+    for b in range(_BUCKETS - 1, boundary - 1, -1):
+        hi = lo + hist[b]
+        if hi - lo > _INSERTION_MAX:
+            _radix_sort_desc(out, scratch.tmp, lo, hi, 52, need, scratch)
+        elif hi - lo > 1:
+            _insertion_sort_desc(out, lo, hi)
+        lo = hi
+    return need
+
+
+class Scratch(NamedTuple):
+    """Per-thread buffers of the selection, allocated once per kernel call."""
+
+    hist: np.ndarray
+    start: np.ndarray
+    out: np.ndarray
+    tmp: np.ndarray
+    stack: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
 
 
 @nb.njit(cache=True)
-def select_topk(keys, n, k, doc_by_rank, scores, out_doc, out_score):
-    """Write the k best of keys[:n] (best first) as documents and scores; returns the count."""
-    top = largest_keys(keys, n, k)
-    count = len(top)
-    for r in range(count):
-        doc = doc_by_rank[np.int64(top[count - 1 - r] & np.uint64(0xFFFFFFFF))]
-        out_doc[r] = doc
-        out_score[r] = scores[doc]
-    return count
+def new_scratch(size):
+    return Scratch(
+        np.zeros(_BUCKETS, np.int64),
+        np.zeros(_BUCKETS, np.int64),
+        np.empty(size, np.uint64),
+        np.empty(size, np.uint64),
+        np.zeros((8 * 256, 3), np.int64),
+        np.zeros(256, np.int64),
+        np.zeros(256, np.int64),
+    )
 
 
 @nb.njit(cache=True, parallel=True)
@@ -94,9 +166,12 @@ def search_taat(
 ):
     """For each query row, accumulate scores over its terms' postings and keep the top k.
 
-    Queries are split into one contiguous chunk per thread, so each thread reuses a single
-    dense accumulator and resets only the entries it touched. `exclude[q]` >= 0 names a
-    document to leave out of query q's results (its own id).
+    Queries are split into one contiguous chunk per thread; each thread reuses one dense
+    accumulator. A query touching many postings (at least a quarter of the collection) is
+    accumulated without branches and its candidates found by one scan; otherwise the
+    touched documents are listed as they first appear, and only they are visited and reset.
+    `exclude[q]` >= 0 names a document to leave out of query q's results (its own id).
+    Query weights must be positive.
     """
     n_queries = len(q_ptr) - 1
     n_docs = len(id_rank)
@@ -108,24 +183,48 @@ def search_taat(
         acc_bits = acc.view(np.uint32)
         touched = np.empty(n_docs, dtype=np.int32)
         keys = np.empty(n_docs, dtype=np.uint64)
+        scratch = new_scratch(n_docs)
+        top = scratch.out
         for q in range(lo, hi):
-            n_touched = 0
+            postings = 0
             for p in range(q_ptr[q], q_ptr[q + 1]):
-                term = q_terms[p]
-                weight = q_weights[p]
-                for i in range(term_ptr[term], term_ptr[term + 1]):
-                    doc = post_docs[i]
-                    if acc[doc] == 0.0:
-                        touched[n_touched] = doc
-                        n_touched += 1
-                    acc[doc] += weight * post_weights[i]
-            n_keys = 0
-            for t in range(n_touched):
-                doc = touched[t]
-                if doc != exclude[q]:
-                    keys[n_keys] = _rank_key(acc_bits[doc], id_rank[doc])
-                    n_keys += 1
-            out_count[q] = select_topk(keys, n_keys, k, doc_by_rank, acc, out_doc[q], out_score[q])
-            for t in range(n_touched):
-                acc[touched[t]] = 0.0
+                postings += term_ptr[q_terms[p] + 1] - term_ptr[q_terms[p]]
+            skip = exclude[q]
+            n = 0
+            if 4 * postings >= n_docs:
+                for p in range(q_ptr[q], q_ptr[q + 1]):
+                    term, weight = q_terms[p], q_weights[p]
+                    for i in range(term_ptr[term], term_ptr[term + 1]):
+                        acc[post_docs[i]] += weight * post_weights[i]
+                for doc in range(n_docs):
+                    keys[n] = rank_key(acc_bits[doc], id_rank[doc])
+                    n += (acc_bits[doc] != 0) & (doc != skip)
+                count = largest_sorted(keys, n, k, scratch)
+                for r in range(count):
+                    doc = doc_by_rank[np.int64(top[r] & _LOW32)]
+                    out_doc[q, r] = doc
+                    out_score[q, r] = acc[doc]
+                acc[:] = 0
+            else:
+                n_touched = 0
+                for p in range(q_ptr[q], q_ptr[q + 1]):
+                    term, weight = q_terms[p], q_weights[p]
+                    for i in range(term_ptr[term], term_ptr[term + 1]):
+                        doc = post_docs[i]
+                        if acc[doc] == 0.0:
+                            touched[n_touched] = doc
+                            n_touched += 1
+                        acc[doc] += weight * post_weights[i]
+                for t in range(n_touched):
+                    doc = touched[t]
+                    keys[n] = rank_key(acc_bits[doc], id_rank[doc])
+                    n += doc != skip
+                count = largest_sorted(keys, n, k, scratch)
+                for r in range(count):
+                    doc = doc_by_rank[np.int64(top[r] & _LOW32)]
+                    out_doc[q, r] = doc
+                    out_score[q, r] = acc[doc]
+                for t in range(n_touched):
+                    acc[touched[t]] = 0.0
+            out_count[q] = count
     return out_count
