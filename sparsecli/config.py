@@ -332,6 +332,34 @@ class ExactIndexConfig:
 
 
 @dataclass
+class SeismicIndexConfig:
+    """Seismic (SIGIR 2024) parameters; the defaults are pyseismic-lsr's."""
+
+    name: str = "seismic"
+    n_postings: int = 3500  # average postings kept per list (global pruning budget n_terms x this)
+    max_fraction: float = 1.5  # no list keeps more than n_postings x max_fraction
+    pruning: str = "global"  # global: largest weights collection-wide | fixed: n_postings per list
+    centroid_fraction: float = 0.1  # blocks per list, as a fraction of its postings
+    min_cluster_size: int = 2  # smaller clusters are dissolved into the others
+    summary_energy: float = 0.4  # fraction of a block summary's L1 mass kept
+    doc_cut: int = 15  # components of a document used to assign it to a cluster
+
+    def __post_init__(self) -> None:
+        _check(self.n_postings > 0, "index.n_postings", "must be positive", "pass e.g. 3500")
+        _check(self.max_fraction >= 1, "index.max_fraction", "must be >= 1", "pass e.g. 1.5")
+        _check(
+            self.pruning in ("global", "fixed"),
+            "index.pruning",
+            f"unknown strategy {self.pruning!r}",
+            "use global or fixed",
+        )
+        _check(0 < self.centroid_fraction <= 1, "index.centroid_fraction", "must be in (0, 1]", "pass e.g. 0.1")
+        _check(self.min_cluster_size >= 1, "index.min_cluster_size", "must be >= 1", "pass e.g. 2")
+        _check(0 < self.summary_energy <= 1, "index.summary_energy", "must be in (0, 1]", "pass e.g. 0.4")
+        _check(self.doc_cut > 0, "index.doc_cut", "must be positive", "pass e.g. 15")
+
+
+@dataclass
 class IndexConfig(CommonConfig):
     encode_run: str = MISSING
     index: Any = MISSING
@@ -350,8 +378,16 @@ class SearchParams:
     verify_index: bool = False  # check the index checksums before searching (reads every byte)
     batch_size: int = 2048  # queries per kernel call; progress granularity
 
+    # Approximate search (index=seismic) only:
+    query_cut: int = 10  # only the query's largest terms open their posting lists
+    heap_factor: float = 0.9  # stop at the first block whose summary score < heap_factor x the k-th score
+    accuracy: bool = True  # also run exact search on the same vectors and report accuracy@10 and @k
+
     def __post_init__(self) -> None:
         _check(self.k > 0, "search.k", f"must be positive, got {self.k}", "pass e.g. search.k=1000")
+        _check(self.name in ("exact", "approx"), "search.name", f"unknown search {self.name!r}", "use exact or approx")
+        _check(self.query_cut > 0, "search.query_cut", "must be positive", "pass e.g. 10")
+        _check(self.heap_factor > 0, "search.heap_factor", "must be positive", "pass e.g. 0.9")
         _check(self.batch_size > 0, "search.batch_size", "must be positive", "pass e.g. 2048")
         _check(
             bool(self.tag) and not any(c.isspace() for c in self.tag),
@@ -414,6 +450,7 @@ SCHEMAS = {
     "schema/encoder/bm25": BM25Config,
     "schema/encoder/lsr": LSRConfig,
     "schema/index/exact": ExactIndexConfig,
+    "schema/index/seismic": SeismicIndexConfig,
     "schema/search/params": SearchParams,
     "schema/eval/params": EvalParams,
 }

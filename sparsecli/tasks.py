@@ -215,19 +215,28 @@ def _encode(run: RunDir, conf, source) -> None:
 
 
 def _index(run: RunDir, conf, _prepared) -> None:
-    from sparsecli.index import inverted
+    from sparsecli.config import SeismicIndexConfig
+    from sparsecli.index import inverted, seismic
     from sparsecli.io.vectors import load_vectors
     from sparsecli.kernels import set_threads
 
     encode_path, _ = _upstream(run, conf.encode_run, "encode_run", "encode")
     run.extra_meta["numba_threads"] = set_threads(conf.runtime.threads)
     docs = load_vectors(encode_path / "docs")
+    params = conf.index
     with run.timer("build"):
-        index = inverted.build(docs, conf.index.quantize)
+        if isinstance(params, SeismicIndexConfig):
+            settings = {f: getattr(params, f) for f in seismic.SeismicParams._fields if f != "seed"}
+            built = seismic.build(docs, seismic.SeismicParams(**settings, seed=conf.seed))
+        else:
+            built = inverted.build(docs, params.quantize)
     with run.timer("write"):
         with run.writing("index") as tmp:
-            inverted.save(index, tmp, {"index": conf.index.name})
-    log.info("index: %d docs, %d terms, %d postings", index.n_docs, index.n_terms, int(index.term_ptr[-1]))
+            if isinstance(params, SeismicIndexConfig):
+                seismic.save(built, tmp)
+            else:
+                inverted.save(built, tmp, {"index": params.name})
+    log.info("index=%s: %d docs", params.name, built.n_docs)
 
 
 # --------------------------------------------------------------------------- search
@@ -238,21 +247,29 @@ def _search(run: RunDir, conf, _prepared) -> None:
 
     import numpy as np
 
-    from sparsecli.index import inverted
+    from sparsecli.index import inverted, seismic
     from sparsecli.io import trec
     from sparsecli.io.textfile import write_text
     from sparsecli.io.vectors import load_vectors
     from sparsecli.kernels import set_threads
-    from sparsecli.search import exact
+    from sparsecli.search import approx, exact
 
     params = conf.search
     index_path, index_done = _upstream(run, conf.index_run, "index_run", "index")
     encode_path = _chained(index_path, index_done, "encode_run", "encode")
     run.extra_meta["numba_threads"] = set_threads(conf.runtime.threads)
+    kind = json.loads((index_path / "index" / "manifest.json").read_text(encoding="utf-8")).get("kind")
+    approximate = kind == seismic.KIND
+    if approximate != (params.name == "approx"):
+        raise ConfigError(
+            f"search={params.name} cannot search a {kind}",
+            where="search",
+            fix="use search=approx (or an approx_r* preset) with index=seismic, and search=exact with index=exact",
+        )
     with run.timer("load"):
-        index = inverted.load(index_path / "index", verify=params.verify_index)
         queries = load_vectors(encode_path / "queries")
         encode_manifest = json.loads((encode_path / "manifest.json").read_text(encoding="utf-8"))
+        index = (seismic if approximate else inverted).load(index_path / "index", verify=params.verify_index)
     drop_self = params.drop_self if params.drop_self is not None else encode_manifest["data"]["drop_self"]
     doc_ids = index.doc_ids.tolist()
     query_ids = queries.ids.tolist()
@@ -260,8 +277,28 @@ def _search(run: RunDir, conf, _prepared) -> None:
     if drop_self:
         position = {d: i for i, d in enumerate(doc_ids)}
         exclude = np.array([position.get(q, -1) for q in query_ids], dtype=np.int32)
+    stats: dict = {"k": params.k, "drop_self": drop_self, "search": params.name}
     with run.timer("search"):
-        ranking = exact.search(index, queries, params.k, exclude, params.batch_size)
+        if approximate:
+            settings = approx.ApproxParams(params.query_cut, params.heap_factor)
+            ranking, scored = approx.search(index, queries, params.k, settings, exclude, params.batch_size)
+            stats.update(
+                query_cut=params.query_cut,
+                heap_factor=params.heap_factor,
+                docs_scored_mean=round(float(scored.mean()), 3) if len(scored) else 0.0,
+            )
+        else:
+            ranking = exact.search(index, queries, params.k, exclude, params.batch_size)
+    if approximate and params.accuracy:
+        with run.timer("accuracy"):  # exact top-k on the same float vectors, as ground truth
+            truth = exact.search(
+                inverted.build(load_vectors(encode_path / "docs")), queries, params.k, exclude, params.batch_size
+            )
+        for cutoff in sorted({10, params.k}):
+            stats[f"accuracy@{cutoff}"] = round(approx.accuracy(ranking, truth, cutoff), 6)
+        log.info(
+            "accuracy against exact search: %s", {key: v for key, v in stats.items() if key.startswith("accuracy")}
+        )
 
     def lines():
         for q, query_id in enumerate(query_ids):
@@ -273,18 +310,13 @@ def _search(run: RunDir, conf, _prepared) -> None:
     with run.timer("write"):
         with run.writing(name) as tmp:
             write_text(tmp, lines(), compress=params.gzip)
-        empty = int((np.diff(np.asarray(queries.indptr)) == 0).sum())
-        run.write_json(
-            "stats.json",
-            {
-                "queries": len(query_ids),
-                "queries_without_terms": empty,
-                "queries_without_results": int((ranking.counts == 0).sum()),
-                "k": params.k,
-                "drop_self": drop_self,
-                "run_file": name,
-            },
+        stats.update(
+            queries=len(query_ids),
+            queries_without_terms=int((np.diff(np.asarray(queries.indptr)) == 0).sum()),
+            queries_without_results=int((ranking.counts == 0).sum()),
+            run_file=name,
         )
+        run.write_json("stats.json", stats)
 
 
 # --------------------------------------------------------------------------- eval
@@ -305,14 +337,16 @@ def _run_file(path: Path) -> Path:
     raise UpstreamError(f"no {RUN_FILE} in {path}", where="search_run", fix="recompute the search run")
 
 
-def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str]]]:
-    """(name, run file, qrels file, qrels sha256) for each entry of search_run."""
+def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str], dict]]:
+    """(name, run file, qrels file, qrels sha256, accuracy vs exact) for each entry of search_run."""
+    import json
+
     references = conf.search_run if isinstance(conf.search_run, list) else [conf.search_run]
     entries = []
     for reference in references:
         reference = str(reference)
         if Path(reference).is_file():
-            entries.append((reference, Path(reference), None, None))
+            entries.append((reference, Path(reference), None, None, {}))
             continue
         path, done = open_upstream(reference, "search_run", "search")
         name = f"search/{done['key']}"
@@ -321,7 +355,9 @@ def _eval_inputs(conf) -> list[tuple[str, Path, Optional[Path], Optional[str]]]:
         encode_done = read_done(encode_path)
         qrels = encode_path / "qrels.txt"
         sha = encode_done["artifacts"].get("qrels.txt", {}).get("sha256") if encode_done else None
-        entries.append((name, _run_file(path), qrels if qrels.is_file() else None, sha))
+        search_stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
+        accuracy = {key: value for key, value in search_stats.items() if key.startswith("accuracy@")}
+        entries.append((name, _run_file(path), qrels if qrels.is_file() else None, sha, accuracy))
     return entries
 
 
@@ -333,7 +369,7 @@ def _eval(run: RunDir, conf, _prepared) -> None:
     params = conf.eval
     measures = m.parse_measures(list(params.measures))
     entries = _eval_inputs(conf)
-    for name, _, _, _ in entries:
+    for name, *_ in entries:
         run.upstream.setdefault("search_run", []).append(name)
     if params.qrels:
         qrels_path = Path(params.qrels)
@@ -342,8 +378,8 @@ def _eval(run: RunDir, conf, _prepared) -> None:
                 "qrels file not found", where=f"eval.qrels={params.qrels}", fix="pass an existing TREC qrels file"
             )
     else:
-        qrels_paths = {(str(q), sha) for _, _, q, sha in entries if q is not None}
-        if not qrels_paths or any(q is None for _, _, q, _ in entries):
+        qrels_paths = {(str(q), sha) for _, _, q, sha, _ in entries if q is not None}
+        if not qrels_paths or any(q is None for _, _, q, _, _ in entries):
             raise ConfigError(
                 "no qrels to evaluate against",
                 where="eval.qrels",
@@ -360,7 +396,7 @@ def _eval(run: RunDir, conf, _prepared) -> None:
     zero_missing = params.missing_queries.value == "zero"
     scored = []
     with run.timer("evaluate"):
-        for name, run_path, _, _ in entries:
+        for name, run_path, *_ in entries:
             scores = m.score_run(name, trec.read_run(run_path), qrels, measures, zero_missing)
             if scores.unjudged_queries:
                 log.warning(
@@ -382,6 +418,9 @@ def _eval(run: RunDir, conf, _prepared) -> None:
             scored, names, params.significance.value, params.permutations, params.alpha, conf.seed
         )
     result.update(qrels=str(qrels_path.resolve()), zero_missing=zero_missing)
+    for entry, (*_, accuracy) in zip(result["runs"], entries):
+        if accuracy:
+            entry["accuracy"] = accuracy  # approximate runs: agreement with exact search
     run.write_json("metrics.json", scored[0].aggregate)
     run.write_json("report.json", result)
     with run.writing("per_query.tsv") as tmp:

@@ -160,4 +160,6 @@ def test_sparse_accumulation_mode_agrees_with_brute_force():
     docs = sp.random(20000, 500, density=0.002, random_state=rng, data_rvs=lambda n: rng.integers(1, 5, n)).tocsr()
     queries = sp.random(20, 500, density=0.01, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
     doc_ids = [str(i) for i in range(20000)]
-    assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20) == brute_force(docs, queries, doc_ids, 30, exclude=[0] * 20)
+    assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20) == brute_force(
+        docs, queries, doc_ids, 30, exclude=[0] * 20
+    )

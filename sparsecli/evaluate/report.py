@@ -50,6 +50,9 @@ def render(report: dict) -> None:
     table.add_column("run", overflow="fold")
     for measure in measures:
         table.add_column(measure, justify="right")
+    accuracy = sorted({key for entry in runs for key in entry.get("accuracy", {})}, key=lambda a: int(a.split("@")[1]))
+    for key in accuracy:
+        table.add_column(f"{key} vs exact", justify="right")
     for i, entry in enumerate(runs):
         cells = []
         for measure in measures:
@@ -58,6 +61,9 @@ def render(report: dict) -> None:
             if i > 0 and p is not None:
                 value += f" (p={p:.3g}{'*' if p < alpha else ''})"
             cells.append(value)
+        for key in accuracy:
+            found = entry.get("accuracy", {}).get(key)
+            cells.append("-" if found is None else f"{found:.4f}")
         table.add_row(entry["name"], *cells)
     Console(file=sys.stdout, soft_wrap=False).print(table)
 

@@ -6,9 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sparsecli import ui
 from sparsecli.index.inverted import InvertedIndex, quantized
-from sparsecli.io.vectors import SparseVectors, drop_zeros
+from sparsecli.io.vectors import SparseVectors
 
 
 class Ranking(NamedTuple):
@@ -27,38 +26,26 @@ def search(
     import numba
 
     from sparsecli.kernels.topk import search_taat
+    from sparsecli.search.batches import in_batches, positive_rows
 
-    # Queries get the index's quantization; non-positive weights are dropped, since a term
-    # that cannot raise a score would only waste work (and zero sums mark untouched docs).
-    q_data = quantized(queries.data, index.quantize)
-    q_indptr, q_indices, q_data = drop_zeros(
-        np.asarray(queries.indptr), np.asarray(queries.indices), np.maximum(q_data, 0)
-    )
-    n = queries.n_rows
-    docs = np.zeros((n, k), dtype=np.int32)
-    scores = np.zeros((n, k), dtype=np.float32)
-    counts = np.zeros(n, dtype=np.int32)
-    if exclude is None:
-        exclude = np.full(n, -1, dtype=np.int32)
-    with ui.progress("search", total=n, unit="queries") as bar:
-        for lo in range(0, n, batch_size):
-            hi = min(lo + batch_size, n)
-            start, end = q_indptr[lo], q_indptr[hi]
-            search_taat(
-                index.term_ptr,
-                index.post_docs,
-                index.post_weights,
-                q_indptr[lo : hi + 1] - start,
-                q_indices[start:end],
-                q_data[start:end],
-                index.id_rank,
-                index.doc_by_rank,
-                exclude[lo:hi],
-                k,
-                numba.get_num_threads(),
-                docs[lo:hi],
-                scores[lo:hi],
-                counts[lo:hi],
-            )
-            bar.advance(hi - lo)
-    return Ranking(docs, scores, counts)
+    def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
+        search_taat(
+            index.term_ptr,
+            index.post_docs,
+            index.post_weights,
+            q_ptr,
+            q_terms,
+            q_weights,
+            index.id_rank,
+            index.doc_by_rank,
+            skip,
+            k,
+            numba.get_num_threads(),
+            docs,
+            scores,
+            counts,
+        )
+
+    # Queries get the index's quantization, so both sides are integers when it is set.
+    rows = positive_rows(queries, quantized(queries.data, index.quantize))
+    return in_batches(rows, k, exclude, batch_size, kernel)
