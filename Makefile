@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | bench
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | bench | bench-search
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade bench clean
+.PHONY: install test smoke demo scifact scifact-splade bench bench-search clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench: install
 	mkdir -p bench
 	$(BIN)/python scripts/bench_bm25.py --json bench/bm25.json
 	$(BIN)/python scripts/bench_encode.py --json bench/encode.json
+
+# sparsecli vs pyseismic-lsr (and bm25s): SciFact BM25, SciFact splade-tiny, synthetic (about an hour on 2 cores at 300k docs).
+bench-search: install
+	$(BIN)/python scripts/bench_search.py --synthetic-docs 300000 --out bench/search
 
 clean:
 	rm -rf runs bench .pytest_cache
