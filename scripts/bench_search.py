@@ -13,8 +13,10 @@ Collections:
              made with `sparse encode` and reused from its run directory when it exists).
 Both approximate systems get the same build parameters (pyseismic-lsr's defaults) and the
 same grid of query_cut x heap_factor; accuracy@10 is measured against exact top-10 on the
-same vectors. Latency is single-threaded: the mean from batch calls (best of --repeats),
-p50/p99 from one call per query. Peak RSS is the process high-water mark during the build
+same vectors. Latency is single-threaded: every thread of this process is pinned to one core
+while searches are timed (pyseismic-lsr's batch_search with num_threads=1 still spreads over
+~1.6 cores unpinned, which made it look twice as fast); the mean comes from batch calls
+(best of --repeats), p50/p99 from one call per query. Peak RSS is the process high-water mark during the build
 (reset before each build). Writes <out>/search.json, <out>/search.md and one
 <out>/<collection>.png recall-latency curve per collection.
 """
@@ -22,7 +24,9 @@ p50/p99 from one call per query. Peak RSS is the process high-water mark during 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,6 +52,24 @@ def peak_rss() -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+@contextlib.contextmanager
+def one_core():
+    """Pin every thread of the process, thread pools included, to one core; restore after.
+    Threads started inside inherit the pin from the thread that starts them."""
+    before = os.sched_getaffinity(0)
+    core = {min(before)}
+    tasks = [int(t) for t in os.listdir("/proc/self/task")]
+    for tid in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, core)
+    try:
+        yield
+    finally:
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, before)
 
 
 def folder_bytes(path: Path) -> int:
@@ -117,9 +139,8 @@ class Ours:
     def build(self, docs, folder: Path):
         from sparsecli.index import seismic
 
-        index = seismic.build(docs, seismic.SeismicParams())
-        seismic.save(index, folder)
-        return index
+        seismic.save(seismic.build(docs, seismic.SeismicParams()), folder)
+        return seismic.load(folder)  # memory-mapped, as served: the built arrays leave RSS
 
     def searcher(self, index):
         from sparsecli.search.approx import Searcher
@@ -191,30 +212,43 @@ def timed(fn, repeats):
     return best, result
 
 
-def sweep(system, index, queries, truth, k, repeats, latency_queries):
-    searcher = system.searcher(index)
-    system.batch(searcher, queries, k, 5, 0.9)  # warm-up (JIT compilation, page cache)
+def sweep(systems, queries, truth, k, repeats, latency_queries):
+    """Every grid point for every system; at each point the systems take turns, repeat after
+    repeat, so that load drifting on a shared machine hits them alike. Mean latency: best
+    batch of the repeats; p50/p99: one call per query for the first latency_queries."""
+    searchers = [(system, system.searcher(index)) for system, index in systems]
+    for system, searcher in searchers:
+        system.batch(searcher, queries, k, 5, 0.9)  # warm-up (JIT compilation, page cache)
     records = []
     for cut, factor in GRID:
-        seconds, found = timed(lambda cut=cut, factor=factor: system.batch(searcher, queries, k, cut, factor), repeats)
-        singles = []
-        for q in range(min(latency_queries, queries.n_rows)):
-            start = time.perf_counter()
-            system.one(searcher, queries, q, k, cut, factor)
-            singles.append(time.perf_counter() - start)
-        records.append(
-            {
-                "system": system.name,
-                "query_cut": cut,
-                "heap_factor": factor,
-                "accuracy@10": round(accuracy(found, truth), 4),
-                "latency_mean_us": round(1e6 * seconds / queries.n_rows, 1),
-                "latency_p50_us": round(1e6 * float(np.percentile(singles, 50)), 1),
-                "latency_p99_us": round(1e6 * float(np.percentile(singles, 99)), 1),
-                "qps": round(queries.n_rows / seconds, 1),
-            }
-        )
-        print(records[-1], flush=True)
+        best = {system.name: (float("inf"), None) for system, _ in searchers}
+        for _ in range(repeats):
+            for system, searcher in searchers:
+                start = time.perf_counter()
+                found = system.batch(searcher, queries, k, cut, factor)
+                seconds = time.perf_counter() - start
+                if seconds < best[system.name][0]:
+                    best[system.name] = (seconds, found)
+        for system, searcher in searchers:
+            singles = []
+            for q in range(min(latency_queries, queries.n_rows)):
+                start = time.perf_counter()
+                system.one(searcher, queries, q, k, cut, factor)
+                singles.append(time.perf_counter() - start)
+            seconds, found = best[system.name]
+            records.append(
+                {
+                    "system": system.name,
+                    "query_cut": cut,
+                    "heap_factor": factor,
+                    "accuracy@10": round(accuracy(found, truth), 4),
+                    "latency_mean_us": round(1e6 * seconds / queries.n_rows, 1),
+                    "latency_p50_us": round(1e6 * float(np.percentile(singles, 50)), 1),
+                    "latency_p99_us": round(1e6 * float(np.percentile(singles, 99)), 1),
+                    "qps": round(queries.n_rows / seconds, 1),
+                }
+            )
+            print(records[-1], flush=True)
     return records
 
 
@@ -307,8 +341,9 @@ def main() -> None:
         docs, queries, tokens = loaders[collection]()
         print(f"== {collection}: {docs.n_rows} docs ({docs.nnz} nnz), {queries.n_rows} queries", flush=True)
         exact_index = inverted.build(docs)
-        exact.search(exact_index, queries, args.k)
-        seconds, truth = timed(lambda index=exact_index, q=queries: exact.search(index, q, args.k), args.repeats)
+        with one_core():
+            exact.search(exact_index, queries, args.k)
+            seconds, truth = timed(lambda index=exact_index, q=queries: exact.search(index, q, args.k), args.repeats)
         records = [
             {
                 "system": "sparsecli-exact",
@@ -318,15 +353,16 @@ def main() -> None:
             }
         ]
         if tokens is not None:
-            qps = bm25s_qps(tokens, args.k, args.repeats)
+            with one_core():
+                qps = bm25s_qps(tokens, args.k, args.repeats)
             records.append(
                 {"system": "bm25s", "accuracy@10": 1.0, "latency_mean_us": round(1e6 / qps, 1), "qps": round(qps, 1)}
             )
-        builds = {}
+        builds, built = {}, []
         with tempfile.TemporaryDirectory() as scratch:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
             for system in (Ours(), PySeismic()):
-                numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-                reset_peak_rss()
+                reset_peak_rss()  # the high-water mark covers one build: ours comes first
                 start = time.perf_counter()
                 index = system.build(docs, Path(scratch) / system.name)
                 builds[system.name] = {
@@ -335,12 +371,13 @@ def main() -> None:
                     "peak_rss_bytes": peak_rss(),
                 }
                 print(system.name, builds[system.name], flush=True)
-                numba.set_num_threads(1)
-                for record in sweep(system, index, queries, truth, args.k, args.repeats, args.latency_queries):
-                    records.append({**record, **builds[system.name]})
-                if isinstance(system, Ours):
-                    builds["mmap"] = mmap_rss(Path(scratch) / system.name)
-                del index
+                built.append((system, index))
+            builds["mmap"] = mmap_rss(Path(scratch) / Ours.name)
+            numba.set_num_threads(1)
+            with one_core():
+                swept = sweep(built, queries, truth, args.k, args.repeats, args.latency_queries)
+            records += [{**record, **builds[record["system"]]} for record in swept]
+            del built
         for r in records:
             r["collection"] = collection
         all_records += records

@@ -84,7 +84,14 @@ def _compact(indptr, indices, data, kept):
 
 
 def generate(
-    n_docs: int, n_queries: int, seed: int = 0, n_topics: int = 2000, topic_size: int = 1000, zipf: float = 1.0
+    n_docs: int,
+    n_queries: int,
+    seed: int = 0,
+    n_topics: int = 2000,
+    topic_size: int = 1000,
+    zipf: float = 1.0,
+    doc_nnz: int = 135,  # drawn with replacement and deduplicated: about 120 remain
+    query_nnz: int = 32,  # about 30 remain
 ):
     """(doc CSR, query CSR) as (indptr, indices, data) triples over a 30,522-term vocabulary."""
     rng = np.random.default_rng(seed)
@@ -93,8 +100,8 @@ def generate(
     topic_terms = np.stack([rng.choice(VOCAB, size=topic_size, replace=False, p=popularity) for _ in range(n_topics)])
     within = np.arange(1, topic_size + 1, dtype=np.float64) ** -0.5  # a topic's own terms: mildly skewed
     topic_cdf = np.cumsum(within / within.sum())
-    docs = _compact(*_rows(n_docs, 135, 0.7, topic_cdf, topic_terms, global_cdf, seed, 1, np.float32(3.0)))
-    queries = _compact(*_rows(n_queries, 32, 0.8, topic_cdf, topic_terms, global_cdf, seed, 2, np.float32(3.0)))
+    docs = _compact(*_rows(n_docs, doc_nnz, 0.7, topic_cdf, topic_terms, global_cdf, seed, 1, np.float32(3.0)))
+    queries = _compact(*_rows(n_queries, query_nnz, 0.8, topic_cdf, topic_terms, global_cdf, seed, 2, np.float32(3.0)))
     return docs, queries
 
 

@@ -24,7 +24,7 @@ from sparsecli.errors import UpstreamError
 from sparsecli.io.checksum import sha256_file
 
 # Bump when a command's artifacts change meaning, so old cache entries stop matching.
-STEP_VERSIONS = {"encode": 1, "index": 1, "search": 1, "eval": 1}
+STEP_VERSIONS = {"encode": 1, "index": 2, "search": 1, "eval": 1}
 UPSTREAM_FIELDS = ("encode_run", "index_run", "search_run")
 NOT_IN_KEY = ("hydra", "runtime", "runs_root")
 DONE = "DONE.json"

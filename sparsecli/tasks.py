@@ -288,7 +288,8 @@ def _search(run: RunDir, conf, _prepared) -> None:
                 docs_scored_mean=round(float(scored.mean()), 3) if len(scored) else 0.0,
             )
         else:
-            ranking = exact.search(index, queries, params.k, exclude, params.batch_size)
+            ranking = exact.search(index, queries, params.k, exclude, params.batch_size, params.algorithm)
+            stats.update(algorithm=params.algorithm)
     if approximate and params.accuracy:
         with run.timer("accuracy"):  # exact top-k on the same float vectors, as ground truth
             truth = exact.search(

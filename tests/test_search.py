@@ -36,10 +36,11 @@ def brute_force(docs: sp.csr_matrix, queries: sp.csr_matrix, doc_ids: list[str],
     return results
 
 
-def ours(docs_m, queries_m, doc_ids, k, exclude=None):
+def ours(docs_m, queries_m, doc_ids, k, exclude=None, algorithm="taat"):
     index = inverted.build(vectors(docs_m, doc_ids))
     query_vectors = vectors(queries_m, [f"q{i}" for i in range(queries_m.shape[0])])
-    ranking = search(index, query_vectors, k, None if exclude is None else np.array(exclude, dtype=np.int32))
+    skip = None if exclude is None else np.array(exclude, dtype=np.int32)
+    ranking = search(index, query_vectors, k, skip, algorithm=algorithm)
     return [
         [
             (doc_ids[d], float(s))
@@ -49,26 +50,46 @@ def ours(docs_m, queries_m, doc_ids, k, exclude=None):
     ]
 
 
+ALGORITHMS = pytest.mark.parametrize("algorithm", ["taat", "maxscore"])
+
+
+@ALGORITHMS
 @pytest.mark.parametrize("k", [1, 3, 10, 50])
-def test_exact_search_equals_brute_force_with_ties(k):
+def test_exact_search_equals_brute_force_with_ties(k, algorithm):
     rng = np.random.default_rng(7)
     # Small integer weights make many exact score ties, so the tie-break is exercised.
     docs = sp.random(300, 40, density=0.1, random_state=rng, data_rvs=lambda n: rng.integers(1, 4, n)).tocsr()
     queries = sp.random(30, 40, density=0.15, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
     doc_ids = [f"doc{rng.integers(0, 10**6)}-{i}" for i in range(300)]
-    assert ours(docs, queries, doc_ids, k) == brute_force(docs, queries, doc_ids, k)
+    assert ours(docs, queries, doc_ids, k, algorithm=algorithm) == brute_force(docs, queries, doc_ids, k)
 
 
-def test_ties_are_broken_by_doc_id_descending():
+@ALGORITHMS
+def test_ties_are_broken_by_doc_id_descending(algorithm):
     docs = sp.csr_matrix(np.array([[1.0], [1.0], [1.0], [2.0]]))
     queries = sp.csr_matrix(np.array([[1.0]]))
-    assert ours(docs, queries, ["b", "c", "a", "z"], 3) == [[("z", 2.0), ("c", 1.0), ("b", 1.0)]]
+    got = ours(docs, queries, ["b", "c", "a", "z"], 3, algorithm=algorithm)
+    assert got == [[("z", 2.0), ("c", 1.0), ("b", 1.0)]]
 
 
-def test_drop_self_and_short_result_lists():
+@ALGORITHMS
+def test_drop_self_and_short_result_lists(algorithm):
     docs = sp.csr_matrix(np.array([[1.0, 0], [0.5, 0], [0, 1.0]]))
     queries = sp.csr_matrix(np.array([[1.0, 0], [0, 0]]))
-    assert ours(docs, queries, ["d0", "d1", "d2"], 10, exclude=[0, -1]) == [[("d1", 0.5)], []]
+    got = ours(docs, queries, ["d0", "d1", "d2"], 10, exclude=[0, -1], algorithm=algorithm)
+    assert got == [[("d1", 0.5)], []]
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_maxscore_scores_are_bit_identical_to_term_at_a_time(k):
+    """Float weights, skewed lists and long queries: MaxScore prunes, yet sums every kept
+    document in the same order, so rankings and float32 scores match exactly."""
+    rng = np.random.default_rng(11)
+    docs = sp.random(3000, 200, density=0.05, random_state=rng, dtype=np.float32).tocsr()
+    docs.data = (docs.data * rng.zipf(1.5, docs.nnz).clip(1, 50)).astype(np.float32)
+    queries = sp.random(40, 200, density=0.08, random_state=rng, dtype=np.float32).tocsr()
+    doc_ids = [f"d{i}" for i in range(3000)]
+    assert ours(docs, queries, doc_ids, k, algorithm="maxscore") == ours(docs, queries, doc_ids, k)
 
 
 def test_threads_do_not_change_results():
@@ -108,7 +129,7 @@ def test_index_round_trip_and_integrity_checks(tmp_path):
         inverted.load(folder)
 
     manifest = folder / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"format_version": 1', '"format_version": 99'))
+    manifest.write_text(manifest.read_text().replace(f'"format_version": {inverted.VERSION}', '"format_version": 99'))
     with pytest.raises(InputError, match="format version 99"):
         inverted.load(folder)
 
@@ -154,12 +175,29 @@ def test_large_k_selection_uses_radix_sorted_buckets(k):
     assert [[d for d, _ in row] for row in got] == [[d for d, _ in row] for row in expected]
 
 
-def test_sparse_accumulation_mode_agrees_with_brute_force():
+@ALGORITHMS
+def test_sparse_accumulation_mode_agrees_with_brute_force(algorithm):
     """Queries touching few postings of a large collection take the touched-list path."""
     rng = np.random.default_rng(5)
     docs = sp.random(20000, 500, density=0.002, random_state=rng, data_rvs=lambda n: rng.integers(1, 5, n)).tocsr()
     queries = sp.random(20, 500, density=0.01, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
     doc_ids = [str(i) for i in range(20000)]
-    assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20) == brute_force(
+    assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20, algorithm=algorithm) == brute_force(
         docs, queries, doc_ids, 30, exclude=[0] * 20
     )
+
+
+def test_auto_splits_a_batch_between_algorithms_and_keeps_query_order(monkeypatch):
+    from sparsecli.search import exact
+
+    rng = np.random.default_rng(12)
+    docs = sp.random(2000, 100, density=0.05, random_state=rng, dtype=np.float32).tocsr()
+    queries = sp.random(30, 100, density=0.06, random_state=rng, dtype=np.float32).tocsr()
+    doc_ids = [f"d{i}" for i in range(2000)]
+    monkeypatch.setattr(exact, "MAXSCORE_MIN_POSTINGS_PER_K", 0)
+    monkeypatch.setattr(exact, "MAXSCORE_MAX_TERMS", 6)  # the shorter queries go to MaxScore
+    lengths = np.diff(queries.indptr)
+    assert (lengths <= 6).any() and (lengths > 6).any()
+    got = ours(docs, queries, doc_ids, 10, exclude=list(range(30)), algorithm="auto")
+    assert got == ours(docs, queries, doc_ids, 10, exclude=list(range(30)))
+    assert got == brute_force(docs, queries, doc_ids, 10, exclude=list(range(30)))

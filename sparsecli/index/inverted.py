@@ -16,13 +16,14 @@ from sparsecli.io.arrays import StringArray, load_arrays, save_arrays
 from sparsecli.io.vectors import SparseVectors, drop_zeros
 
 KIND = "inverted-index"
-VERSION = 1
+VERSION = 2  # 2: term_max
 
 
 class InvertedIndex(NamedTuple):
     term_ptr: np.ndarray  # int64, n_terms + 1: postings of term t are [term_ptr[t], term_ptr[t+1])
     post_docs: np.ndarray  # int32, doc numbers ascending within each term
     post_weights: np.ndarray  # float32, > 0
+    term_max: np.ndarray  # float32, n_terms: each list's largest weight (MaxScore's upper bounds)
     id_rank: np.ndarray  # int32, position of each doc id in UTF-8 byte order, for tie-breaking
     doc_by_rank: np.ndarray  # int32, the inverse permutation of id_rank
     doc_ids: StringArray
@@ -56,6 +57,7 @@ def quantized(data: np.ndarray, factor: float | None) -> np.ndarray:
 
 def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
     from sparsecli.kernels.csr import transpose
+    from sparsecli.kernels.maxscore import term_maxima
 
     data = np.asarray(docs.data)
     if len(data) and not (np.all(np.isfinite(data)) and data.min() > 0):
@@ -68,7 +70,8 @@ def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
     if quantize is not None:  # weights that round to 0 leave the index
         indptr, indices, data = drop_zeros(indptr, indices, quantized(data, quantize))
     term_ptr, post_docs, post_weights = transpose(indptr, indices, data, docs.n_cols)
-    return InvertedIndex(term_ptr, post_docs, post_weights, *id_ranks(docs.ids.tolist()), docs.ids, quantize)
+    term_max = term_maxima(term_ptr, post_weights)
+    return InvertedIndex(term_ptr, post_docs, post_weights, term_max, *id_ranks(docs.ids.tolist()), docs.ids, quantize)
 
 
 def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
@@ -76,6 +79,7 @@ def save(index: InvertedIndex, folder: Path, meta: dict | None = None) -> None:
         "term_ptr": index.term_ptr,
         "post_docs": index.post_docs,
         "post_weights": index.post_weights,
+        "term_max": index.term_max,
         "id_rank": index.id_rank,
         "doc_by_rank": index.doc_by_rank,
         **index.doc_ids.arrays("doc_ids"),
@@ -95,6 +99,7 @@ def load(folder: Path, *, verify: bool = False) -> InvertedIndex:
         arrays["term_ptr"],
         arrays["post_docs"],
         arrays["post_weights"],
+        arrays["term_max"],
         arrays["id_rank"],
         arrays["doc_by_rank"],
         StringArray.from_arrays(arrays, "doc_ids"),
@@ -102,7 +107,7 @@ def load(folder: Path, *, verify: bool = False) -> InvertedIndex:
     )
     consistent = (
         index.n_docs == manifest["n_docs"] == len(index.doc_ids) == len(index.doc_by_rank)
-        and index.n_terms == manifest["n_terms"]
+        and index.n_terms == manifest["n_terms"] == len(index.term_max)
         and len(index.post_docs) == len(index.post_weights) == manifest["postings"]
     )
     if not consistent:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sparsecli.kernels.topk import rank_key
+from sparsecli.kernels.prefetch import prefetch
+from sparsecli.kernels.topk import rank_key, score_of, sift_down_max, sift_down_min, sift_up_min
 
 _LOW32 = np.uint64(0xFFFFFFFF)
-_SIGN = np.uint32(0x80000000)
 
 
 # --------------------------------------------------------------------------- pruning
@@ -440,13 +440,6 @@ def _bits(value, f32, u32):
 
 
 @nb.njit(inline="always")
-def _score_of(key, f32, u32):
-    ordered = np.uint32(key >> np.uint64(32))
-    u32[0] = ordered ^ _SIGN if ordered & _SIGN else ~ordered
-    return f32[0]
-
-
-@nb.njit(inline="always")
 def _dot(dense, entries, lo, hi, term_bits):
     """Dot product of a forward-index row (term | value << term_bits) with a dense query.
 
@@ -493,31 +486,6 @@ def _dot4(dense, entries, ptr, docs, j, term_bits, out):
     out[1] = sb + _dot(dense, entries, b + common, b + lb, term_bits)
     out[2] = sc + _dot(dense, entries, c + common, c + lc, term_bits)
     out[3] = sd + _dot(dense, entries, d + common, d + ld, term_bits)
-
-
-@nb.njit(inline="always")
-def _sift_down(heap, size):
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            return
-        if child + 1 < size and heap[child + 1] < heap[child]:
-            child += 1
-        if heap[child] >= heap[i]:
-            return
-        heap[i], heap[child] = heap[child], heap[i]
-        i = child
-
-
-@nb.njit(inline="always")
-def _sift_up(heap, i):
-    while i > 0:
-        parent = (i - 1) // 2
-        if heap[parent] <= heap[i]:
-            return
-        heap[parent], heap[i] = heap[i], heap[parent]
-        i = parent
 
 
 @nb.njit(cache=True, parallel=True)
@@ -578,10 +546,12 @@ def search_seismic(
         codes = np.empty(capacity, dtype=np.float32)
         dots = np.empty(capacity, dtype=np.float32)
         blocks = np.empty(capacity, dtype=np.int64)
+        order_keys = np.empty(capacity, dtype=np.uint64)
         f32 = np.zeros(1, dtype=np.float32)
         u32 = f32.view(np.uint32)
         pending = np.empty(max_block_docs, dtype=np.int64)
         four = np.zeros(4, dtype=np.float32)
+        entries_per_line = max(1, 64 // fwd_entries.itemsize)
         for q in range(lo_q, hi_q):
             stamp = stamp_base + q
             qlo, qhi = q_ptr[q], q_ptr[q + 1]
@@ -622,10 +592,22 @@ def search_seismic(
                 n_all += n_blocks
             # Blocks best summary first, across all the lists: the heap fills with strong
             # documents at once, and the first block that cannot compete ends the search.
+            # They come off a max-heap (ties: lower r first) rather than a full sort: only the
+            # few blocks opened pay log n, where sorting thousands of summaries cost more than
+            # scoring the documents.
+            for r in range(n_all):
+                order_keys[r] = rank_key(_bits(dots[r], f32, u32), _LOW32 - np.uint64(r))
+            for r in range(n_all // 2 - 1, -1, -1):
+                sift_down_max(order_keys, r, n_all)
+            remaining = n_all
             size = 0
             threshold = -np.inf
             scored = 0
-            for r in np.argsort(-dots[:n_all], kind="mergesort"):
+            while remaining > 0:
+                r = np.int64(_LOW32 - (order_keys[0] & _LOW32))
+                remaining -= 1
+                order_keys[0] = order_keys[remaining]
+                sift_down_max(order_keys, 0, remaining)
                 if size == k and dots[r] < heap_factor * threshold:
                     break
                 b = blocks[r]
@@ -634,6 +616,8 @@ def search_seismic(
                     d = block_docs[i]
                     if visited[d] != stamp and d != exclude[q]:
                         visited[d] = stamp
+                        for line in range(fwd_ptr[d], fwd_ptr[d + 1], entries_per_line):
+                            prefetch(fwd_entries, line)  # rows arrive while earlier ones are scored
                         pending[n_new] = d
                         n_new += 1
                 scored += n_new
@@ -652,20 +636,20 @@ def search_seismic(
                         key = rank_key(_bits(s, f32, u32), id_rank[pending[j + w]])
                         if size < k:
                             heap[size] = key
-                            _sift_up(heap, size)
+                            sift_up_min(heap, size)
                             size += 1
                             if size == k:
-                                threshold = _score_of(heap[0], f32, u32)
+                                threshold = score_of(heap[0], f32, u32)
                         elif key > heap[0]:
                             heap[0] = key
-                            _sift_down(heap, size)
-                            threshold = _score_of(heap[0], f32, u32)
+                            sift_down_min(heap, 0, size)
+                            threshold = score_of(heap[0], f32, u32)
                     j += width
             top = np.sort(heap[:size])
             for r in range(size):
                 key = top[size - 1 - r]
                 out_doc[q, r] = doc_by_rank[np.int64(key & _LOW32)]
-                out_score[q, r] = _score_of(key, f32, u32)
+                out_score[q, r] = score_of(key, f32, u32)
             out_count[q] = size
             out_scored[q] = scored
             for p in range(qlo, qhi):

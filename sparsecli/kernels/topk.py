@@ -24,6 +24,7 @@ _BUCKET_SHIFT = np.uint64(52)  # keys >> 52: the top 12 bits
 _BUCKETS = 4096
 _INSERTION_MAX = 32  # ranges up to this size are insertion-sorted, larger ones radix-sorted
 _LOW32 = np.uint64(0xFFFFFFFF)
+_HEAP_MAX = 64  # up to this k, selection by a k-heap beats bucketing the candidates
 
 
 @nb.njit(inline="always")
@@ -34,6 +35,52 @@ def rank_key(score_bits, id_rank):
     else:
         ordered = score_bits | _SIGN
     return (np.uint64(ordered) << np.uint64(32)) | np.uint64(id_rank)
+
+
+@nb.njit(inline="always")
+def score_of(key, f32, u32):
+    """The float32 score of a rank key; f32 and u32 are two views of one 4-byte scratch."""
+    ordered = np.uint32(key >> np.uint64(32))
+    u32[0] = ordered ^ _SIGN if ordered & _SIGN else ~ordered
+    return f32[0]
+
+
+@nb.njit(inline="always")
+def sift_down_min(heap, i, size):
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            return
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= heap[i]:
+            return
+        heap[i], heap[child] = heap[child], heap[i]
+        i = child
+
+
+@nb.njit(inline="always")
+def sift_up_min(heap, i):
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap[parent] <= heap[i]:
+            return
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+
+
+@nb.njit(inline="always")
+def sift_down_max(heap, i, size):
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            return
+        if child + 1 < size and heap[child + 1] > heap[child]:
+            child += 1
+        if heap[child] <= heap[i]:
+            return
+        heap[i], heap[child] = heap[child], heap[i]
+        i = child
 
 
 @nb.njit(inline="always")
@@ -122,6 +169,68 @@ def largest_sorted(keys, n, k, scratch):
     return need
 
 
+@nb.njit(inline="always")
+def _drain(heap, size, out):
+    """Empty a min-heap into out, largest first."""
+    for r in range(size - 1, -1, -1):  # pop the smallest into the last free slot
+        out[r] = heap[0]
+        heap[0] = heap[r]
+        sift_down_min(heap, 0, r)
+    return size
+
+
+@nb.njit(inline="always")
+def _offer(heap, size, k, key):
+    """Offer a key to a min-heap of the k largest so far; returns the new size."""
+    if size < k:
+        heap[size] = key
+        sift_up_min(heap, size)
+        return size + 1
+    if key > heap[0]:
+        heap[0] = key
+        sift_down_min(heap, 0, size)
+    return size
+
+
+@nb.njit(inline="always")
+def _floor(heap, size, k):
+    """Score bits below which nothing can enter the heap (scores are non-negative, so their
+    bits order like the floats); 1 until the heap is full, so that zeros never enter."""
+    return np.uint32(heap[0] >> np.uint64(32)) & ~_SIGN if size == k else np.uint32(1)
+
+
+_SCAN_BLOCK = 64  # dense scans skip a block of documents whose best score is below the floor
+
+
+@nb.njit(inline="always")
+def _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, heap, out):
+    """The min(k, candidates) best documents' keys into out, best first, through a k-heap.
+    A score below the k-th is rejected before its key is made: for small k that is almost
+    every document, and in a dense scan almost every block of documents (a max over a block
+    vectorises, the per-document test does not)."""
+    size = 0
+    floor = np.uint32(1)
+    if dense:
+        for base in range(0, n_candidates, _SCAN_BLOCK):
+            end = min(base + _SCAN_BLOCK, n_candidates)
+            best = np.uint32(0)
+            for doc in range(base, end):
+                best = max(best, acc_bits[doc])
+            if best < floor:
+                continue
+            for doc in range(base, end):
+                if acc_bits[doc] >= floor and doc != skip:
+                    size = _offer(heap, size, k, rank_key(acc_bits[doc], id_rank[doc]))
+                    floor = _floor(heap, size, k)
+    else:
+        for i in range(n_candidates):
+            doc = touched[i]
+            if acc_bits[doc] >= floor and doc != skip:
+                size = _offer(heap, size, k, rank_key(acc_bits[doc], id_rank[doc]))
+                floor = _floor(heap, size, k)
+    return _drain(heap, size, out)
+
+
 class Scratch(NamedTuple):
     """Per-thread buffers of the selection, allocated once per kernel call."""
 
@@ -189,42 +298,45 @@ def search_taat(
             postings = 0
             for p in range(q_ptr[q], q_ptr[q + 1]):
                 postings += term_ptr[q_terms[p] + 1] - term_ptr[q_terms[p]]
-            skip = exclude[q]
-            n = 0
-            if 4 * postings >= n_docs:
-                for p in range(q_ptr[q], q_ptr[q + 1]):
-                    term, weight = q_terms[p], q_weights[p]
+            dense = 4 * postings >= n_docs
+            n_candidates = 0
+            for p in range(q_ptr[q], q_ptr[q + 1]):
+                term, weight = q_terms[p], q_weights[p]
+                if dense:
                     for i in range(term_ptr[term], term_ptr[term + 1]):
                         acc[post_docs[i]] += weight * post_weights[i]
-                for doc in range(n_docs):
-                    keys[n] = rank_key(acc_bits[doc], id_rank[doc])
-                    n += (acc_bits[doc] != 0) & (doc != skip)
-                count = largest_sorted(keys, n, k, scratch)
-                for r in range(count):
-                    doc = doc_by_rank[np.int64(top[r] & _LOW32)]
-                    out_doc[q, r] = doc
-                    out_score[q, r] = acc[doc]
-                acc[:] = 0
-            else:
-                n_touched = 0
-                for p in range(q_ptr[q], q_ptr[q + 1]):
-                    term, weight = q_terms[p], q_weights[p]
+                else:
                     for i in range(term_ptr[term], term_ptr[term + 1]):
                         doc = post_docs[i]
                         if acc[doc] == 0.0:
-                            touched[n_touched] = doc
-                            n_touched += 1
+                            touched[n_candidates] = doc
+                            n_candidates += 1
                         acc[doc] += weight * post_weights[i]
-                for t in range(n_touched):
-                    doc = touched[t]
-                    keys[n] = rank_key(acc_bits[doc], id_rank[doc])
-                    n += doc != skip
+            if dense:
+                n_candidates = n_docs
+            skip = exclude[q]
+            if k <= _HEAP_MAX:
+                count = _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, scratch.tmp, top)
+            else:
+                n = 0
+                if dense:
+                    for doc in range(n_docs):
+                        keys[n] = rank_key(acc_bits[doc], id_rank[doc])
+                        n += (acc_bits[doc] != 0) & (doc != skip)
+                else:
+                    for i in range(n_candidates):
+                        doc = touched[i]
+                        keys[n] = rank_key(acc_bits[doc], id_rank[doc])
+                        n += doc != skip
                 count = largest_sorted(keys, n, k, scratch)
-                for r in range(count):
-                    doc = doc_by_rank[np.int64(top[r] & _LOW32)]
-                    out_doc[q, r] = doc
-                    out_score[q, r] = acc[doc]
-                for t in range(n_touched):
+            for r in range(count):
+                doc = doc_by_rank[np.int64(top[r] & _LOW32)]
+                out_doc[q, r] = doc
+                out_score[q, r] = acc[doc]
+            if dense:
+                acc[:] = 0
+            else:
+                for t in range(n_candidates):
                     acc[touched[t]] = 0.0
             out_count[q] = count
     return out_count
