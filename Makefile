@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | bench | bench-search
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | bench | bench-search | bench-exact
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade bench bench-search clean
+.PHONY: install test smoke demo scifact scifact-splade bench bench-search bench-exact clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench: install
 # sparsecli vs pyseismic-lsr (and bm25s): SciFact BM25, SciFact splade-tiny, synthetic (about an hour on 2 cores at 300k docs).
 bench-search: install
 	$(BIN)/python scripts/bench_search.py --synthetic-docs 300000 --out bench/search
+
+# Term-at-a-time vs MaxScore vs auto: SciFact BM25 (with bm25s), 1M-doc BM25-like and 300k SPLADE-like synthetic.
+bench-exact: install
+	mkdir -p bench
+	$(BIN)/python scripts/bench_exact.py --json bench/exact.json
 
 clean:
 	rm -rf runs bench .pytest_cache
