@@ -63,7 +63,7 @@ bench: install
 bench-search: install
 	$(BIN)/python scripts/bench_search.py --synthetic-docs 300000 --out bench/search
 
-# Term-at-a-time vs MaxScore vs auto: SciFact BM25 (with bm25s), 1M-doc BM25-like and 300k SPLADE-like synthetic.
+# Term-at-a-time vs MaxScore: SciFact BM25 (with bm25s), 1M-doc BM25-like and 300k SPLADE-like synthetic.
 bench-exact: install
 	mkdir -p bench
 	$(BIN)/python scripts/bench_exact.py --json bench/exact.json

@@ -378,10 +378,9 @@ class SearchParams:
     verify_index: bool = False  # check the index checksums before searching (reads every byte)
     batch_size: int = 2048  # queries per kernel call; progress granularity
 
-    # Exact search (index=exact) only: identical results, different speed. auto: MaxScore
-    # for short queries over long lists at small k (BM25 on large collections), else
-    # term-at-a-time (always for SPLADE-like queries); see sparsecli/search/exact.py.
-    algorithm: str = "auto"  # auto | taat | maxscore
+    # Exact search (index=exact) only: both give identical results; taat measured faster
+    # everywhere so far (sparsecli/search/exact.py has the figures).
+    algorithm: str = "taat"  # taat | maxscore
 
     # Approximate search (index=seismic) only:
     query_cut: int = 10  # only the query's largest terms open their posting lists
@@ -392,10 +391,10 @@ class SearchParams:
         _check(self.k > 0, "search.k", f"must be positive, got {self.k}", "pass e.g. search.k=1000")
         _check(self.name in ("exact", "approx"), "search.name", f"unknown search {self.name!r}", "use exact or approx")
         _check(
-            self.algorithm in ("auto", "taat", "maxscore"),
+            self.algorithm in ("taat", "maxscore"),
             "search.algorithm",
             f"unknown exact search algorithm {self.algorithm!r}",
-            "use auto, taat or maxscore",
+            "use taat or maxscore",
         )
         _check(self.query_cut > 0, "search.query_cut", "must be positive", "pass e.g. 10")
         _check(self.heap_factor > 0, "search.heap_factor", "must be positive", "pass e.g. 0.9")

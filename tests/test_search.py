@@ -185,19 +185,3 @@ def test_sparse_accumulation_mode_agrees_with_brute_force(algorithm):
     assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20, algorithm=algorithm) == brute_force(
         docs, queries, doc_ids, 30, exclude=[0] * 20
     )
-
-
-def test_auto_splits_a_batch_between_algorithms_and_keeps_query_order(monkeypatch):
-    from sparsecli.search import exact
-
-    rng = np.random.default_rng(12)
-    docs = sp.random(2000, 100, density=0.05, random_state=rng, dtype=np.float32).tocsr()
-    queries = sp.random(30, 100, density=0.06, random_state=rng, dtype=np.float32).tocsr()
-    doc_ids = [f"d{i}" for i in range(2000)]
-    monkeypatch.setattr(exact, "MAXSCORE_MIN_POSTINGS_PER_K", 0)
-    monkeypatch.setattr(exact, "MAXSCORE_MAX_TERMS", 6)  # the shorter queries go to MaxScore
-    lengths = np.diff(queries.indptr)
-    assert (lengths <= 6).any() and (lengths > 6).any()
-    got = ours(docs, queries, doc_ids, 10, exclude=list(range(30)), algorithm="auto")
-    assert got == ours(docs, queries, doc_ids, 10, exclude=list(range(30)))
-    assert got == brute_force(docs, queries, doc_ids, 10, exclude=list(range(30)))

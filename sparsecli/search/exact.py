@@ -16,21 +16,12 @@ class Ranking(NamedTuple):
     counts: np.ndarray  # int32 [n_queries]: how many of the k columns are filled
 
 
-ALGORITHMS = ("auto", "taat", "maxscore")
-# auto picks MaxScore for a query only when it is short and its lists are long relative to
-# k. Measured, one thread (scripts/bench_exact.py): 1M-doc BM25-like synthetic, 5.5 terms a
-# query: MaxScore 1.9x faster at k=10, 1.2x at k=100, 0.54x at k=1000; the same with 11
-# terms a query: 0.95x at k=10; SciFact BM25 (5k docs): 0.45x at k=10; SPLADE-like (30
-# terms, 300k docs): 0.06x.
-MAXSCORE_MAX_TERMS = 8
-MAXSCORE_MIN_POSTINGS_PER_K = 10_000
-
-
-def maxscore_pays(index: InvertedIndex, q_ptr: np.ndarray, q_terms: np.ndarray, k: int) -> np.ndarray:
-    """Per query row: whether auto runs it with MaxScore."""
-    lengths = np.concatenate([[0], np.cumsum(np.diff(index.term_ptr)[q_terms])])
-    postings = lengths[q_ptr[1:]] - lengths[q_ptr[:-1]]
-    return (np.diff(q_ptr) <= MAXSCORE_MAX_TERMS) & (postings >= MAXSCORE_MIN_POSTINGS_PER_K * k)
+ALGORITHMS = ("taat", "maxscore")
+# taat is the default because it won every measurement, one thread (scripts/bench_exact.py):
+# MaxScore's speed over taat at k=10 / 100 / 1000 was 0.19 / 0.21 / 0.15 on SciFact BM25,
+# 0.71 / 1.00 / 0.55 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.05 / 0.07 /
+# 0.07 on SPLADE-like queries (30 terms, 300k docs). taat's block-skipping top-k scan is
+# what leaves MaxScore little to save at these sizes.
 
 
 def search(
@@ -39,7 +30,7 @@ def search(
     k: int,
     exclude: np.ndarray | None = None,
     batch_size: int = 2048,
-    algorithm: str = "auto",
+    algorithm: str = "taat",
 ) -> Ranking:
     """Top-k of every query. The algorithms return identical rankings and scores; they
     differ only in speed."""
@@ -72,28 +63,8 @@ def search(
         )
 
     def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
-        if algorithm != "auto":
-            return run(algorithm, q_ptr, q_terms, q_weights, skip, docs, scores, counts)
-        chosen = maxscore_pays(index, q_ptr, q_terms, k)
-        for name, rows in (("taat", np.flatnonzero(~chosen)), ("maxscore", np.flatnonzero(chosen))):
-            if len(rows) == len(chosen):
-                return run(name, q_ptr, q_terms, q_weights, skip, docs, scores, counts)
-            if len(rows):  # the rows as a CSR of their own, results scattered back
-                sub_ptr, sub_terms, sub_weights = csr_rows(q_ptr, q_terms, q_weights, rows)
-                sub = (np.zeros((len(rows), k), np.int32), np.zeros((len(rows), k), np.float32))
-                sub_counts = np.zeros(len(rows), np.int32)
-                run(name, sub_ptr, sub_terms, sub_weights, skip[rows], *sub, sub_counts)
-                docs[rows], scores[rows], counts[rows] = sub[0], sub[1], sub_counts
+        run(algorithm, q_ptr, q_terms, q_weights, skip, docs, scores, counts)
 
     # Queries get the index's quantization, so both sides are integers when it is set.
     rows = positive_rows(queries, quantized(queries.data, index.quantize))
     return in_batches(rows, k, exclude, batch_size, kernel)
-
-
-def csr_rows(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.ndarray):
-    """The given rows of a CSR matrix, as a CSR matrix."""
-    lengths = indptr[rows + 1] - indptr[rows]
-    new_ptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
-    np.cumsum(lengths, out=new_ptr[1:])
-    take = np.repeat(indptr[rows] - new_ptr[:-1], lengths) + np.arange(new_ptr[-1])
-    return new_ptr, indices[take], data[take]
