@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sparsecli import ui
 from sparsecli.errors import ConfigError, InputError
 from sparsecli.index.inverted import id_ranks
 from sparsecli.io.arrays import StringArray, load_arrays, save_arrays
@@ -79,6 +80,17 @@ def packed_rows(terms: np.ndarray, values: np.ndarray, n_terms: int) -> tuple[np
     return terms.astype(np.uint64) | (values.astype(np.uint64) << np.uint64(32)), 32
 
 
+_PROGRESS_STEPS = 20
+
+
+def _slices(list_ptr: np.ndarray, steps: int) -> list[tuple[int, int]]:
+    """[first, end) list ranges holding about equal numbers of postings, the work unit of
+    every long build phase."""
+    targets = np.linspace(0, list_ptr[-1], steps + 1)[1:-1]
+    cuts = np.unique(np.concatenate(([0], np.searchsorted(list_ptr, targets), [len(list_ptr) - 1])))
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
     import numba
 
@@ -133,24 +145,31 @@ def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
     block_docs = np.empty_like(list_docs)
     slot_sizes = np.zeros(block_slots[-1], dtype=np.int64)
     n_blocks = np.zeros(n_terms, dtype=np.int64)
-    kernels.cluster_lists(
-        list_ptr,
-        list_docs,
-        n_centroids,
-        block_slots,
-        indptr,
-        terms,
-        weights,
-        top_terms,
-        top_weights,
-        params.min_cluster_size,
-        params.seed,
-        n_terms,
-        n_chunks,
-        block_docs,
-        slot_sizes,
-        n_blocks,
-    )
+    # The long phases run over slices of lists of about equal work, to show progress.
+    slices = _slices(list_ptr, _PROGRESS_STEPS)
+    with ui.progress("seismic: clustering lists", total=len(slices), unit="slices") as bar:
+        for first, end in slices:
+            kernels.cluster_lists(
+                list_ptr,
+                list_docs,
+                n_centroids,
+                block_slots,
+                indptr,
+                terms,
+                weights,
+                top_terms,
+                top_weights,
+                params.min_cluster_size,
+                params.seed,
+                n_terms,
+                n_chunks,
+                first,
+                end,
+                block_docs,
+                slot_sizes,
+                n_blocks,
+            )
+            bar.advance(1)
     del list_docs, top_terms, top_weights
     used = np.arange(block_slots[-1]) - np.repeat(block_slots[:-1], n_centroids) < np.repeat(n_blocks, n_centroids)
     block_doc_ptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
@@ -163,9 +182,16 @@ def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
     list_seg_ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(segments, out=list_seg_ptr[1:])
     energy = np.float32(params.summary_energy)
-    summary_lengths, distinct = kernels.summary_sizes(
-        list_block_ptr, list_seg_ptr, block_doc_ptr, block_docs, indptr, terms, weights, energy, n_terms, n_chunks
-    )
+    summary_lengths = np.zeros(len(block_doc_ptr) - 1, dtype=np.int64)
+    distinct = np.zeros(list_seg_ptr[-1], dtype=np.int64)
+    forward = (indptr, terms, weights)
+    with ui.progress("seismic: sizing summaries", total=len(slices), unit="slices") as bar:
+        for first, end in slices:
+            kernels.summary_sizes(
+                list_block_ptr, list_seg_ptr, block_doc_ptr, block_docs, *forward, energy, n_terms, n_chunks,
+                first, end, summary_lengths, distinct,
+            )  # fmt: skip
+            bar.advance(1)
     # The first block of every segment, then the entries before it.
     segment_first_block = (
         np.repeat(list_block_ptr[:-1], segments)
@@ -182,26 +208,14 @@ def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
     comp_count = np.zeros(seg_comp_ptr[-1], dtype=np.uint8)
     sum_block = np.zeros(seg_entry_ptr[-1], dtype=np.uint8)
     sum_code = np.zeros(seg_entry_ptr[-1], dtype=np.uint8)
-    kernels.build_summaries(
-        list_block_ptr,
-        list_seg_ptr,
-        block_doc_ptr,
-        block_docs,
-        indptr,
-        terms,
-        weights,
-        energy,
-        n_terms,
-        n_chunks,
-        seg_entry_ptr,
-        seg_comp_ptr,
-        block_min,
-        block_step,
-        sum_comp,
-        comp_count,
-        sum_block,
-        sum_code,
-    )
+    with ui.progress("seismic: summaries", total=len(slices), unit="slices") as bar:
+        for first, end in slices:
+            kernels.build_summaries(
+                list_block_ptr, list_seg_ptr, block_doc_ptr, block_docs, *forward, energy, n_terms, n_chunks,
+                first, end, seg_entry_ptr, seg_comp_ptr, block_min, block_step, sum_comp, comp_count, sum_block,
+                sum_code,
+            )  # fmt: skip
+            bar.advance(1)
     id_rank, doc_by_rank = id_ranks(docs.ids.tolist())
     arrays = {
         "fwd_ptr": indptr,

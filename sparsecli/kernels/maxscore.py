@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sparsecli.kernels.topk import rank_key, score_of, sift_down_min, sift_up_min
+from sparsecli.kernels.topk import offer, rank_key, score_of
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 _MARGIN = 1e-4  # relative: prune only below (1 - margin) x the k-th score
@@ -136,13 +136,7 @@ def search_maxscore(
                         score += contrib[p]
                     f32[0] = score
                     key = rank_key(u32[0], id_rank[doc])
-                    if size < k:
-                        heap[size] = key
-                        sift_up_min(heap, size)
-                        size += 1
-                    elif key > heap[0]:
-                        heap[0] = key
-                        sift_down_min(heap, 0, size)
+                    size = offer(heap, size, k, key)
                     if size == k:
                         bar = score_of(heap[0], f32, u32) * (1.0 - _MARGIN)
                         while first < n and cum[first] < bar:

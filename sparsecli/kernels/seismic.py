@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from sparsecli.kernels.prefetch import prefetch
-from sparsecli.kernels.topk import rank_key, score_of, sift_down_max, sift_down_min, sift_up_min
+from sparsecli.kernels.topk import offer, rank_key, score_of, sift_down_max
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -114,14 +114,17 @@ def cluster_lists(
     seed,
     n_terms,
     n_chunks,
+    first_list,
+    end_list,
     out_docs,
     out_block_sizes,
     out_n_blocks,
 ):
     """Split every list into blocks by random k-means; docs ascending within a block.
 
-    Lists are dealt round-robin to n_chunks chunks (more chunks than threads evens out
-    lists of very different lengths); each chunk reuses its buffers across its lists.
+    Lists [first_list, end_list) are dealt round-robin to n_chunks chunks (more chunks than
+    threads evens out lists of very different lengths); each chunk reuses its buffers across
+    its lists. The caller walks the lists in slices, to show progress.
     """
     n_lists = len(list_ptr) - 1
     max_len = 1
@@ -140,7 +143,7 @@ def cluster_lists(
         allowed = np.ones(max_centroids, dtype=np.bool_)
         sizes = np.zeros(max_centroids, dtype=np.int64)
         block_start = np.zeros(max_centroids, dtype=np.int64)
-        for t in range(chunk, n_lists, n_chunks):
+        for t in range(first_list + chunk, end_list, n_chunks):
             lo, hi = list_ptr[t], list_ptr[t + 1]
             length = hi - lo
             n_cent = n_centroids[t]
@@ -326,18 +329,29 @@ def _summary_buffers(n_terms):
 
 @nb.njit(cache=True, parallel=True)
 def summary_sizes(
-    list_block_ptr, list_seg_ptr, block_doc_ptr, block_docs, fwd_ptr, fwd_terms, fwd_weights, energy, n_terms, n_chunks
+    list_block_ptr,
+    list_seg_ptr,
+    block_doc_ptr,
+    block_docs,
+    fwd_ptr,
+    fwd_terms,
+    fwd_weights,
+    energy,
+    n_terms,
+    n_chunks,
+    first_list,
+    end_list,
+    block_lengths,
+    distinct,
 ):
-    """Per block: summary length; per segment: distinct summary components."""
-    n_lists = len(list_block_ptr) - 1
+    """For the blocks of lists [first_list, end_list): each block's summary length into
+    block_lengths, each segment's count of distinct summary components into distinct."""
     forward = (fwd_ptr, fwd_terms, fwd_weights)
-    block_lengths = np.zeros(len(block_doc_ptr) - 1, dtype=np.int64)
-    distinct = np.zeros(list_seg_ptr[-1], dtype=np.int64)
     for chunk in nb.prange(n_chunks):
         buffers = _summary_buffers(n_terms)
         kept_terms = buffers[3]
         stamp = np.full(n_terms, -1, dtype=np.int64)
-        for t in range(chunk, n_lists, n_chunks):
+        for t in range(first_list + chunk, end_list, n_chunks):
             b0 = list_block_ptr[t]
             for b in range(b0, list_block_ptr[t + 1]):
                 segment = list_seg_ptr[t] + (b - b0) // SEGMENT
@@ -347,7 +361,6 @@ def summary_sizes(
                     if stamp[kept_terms[j]] != segment:
                         stamp[kept_terms[j]] = segment
                         distinct[segment] += 1
-    return block_lengths, distinct
 
 
 @nb.njit(cache=True, parallel=True)
@@ -362,6 +375,8 @@ def build_summaries(
     energy,
     n_terms,
     n_chunks,
+    first_list,
+    end_list,
     seg_entry_ptr,
     seg_comp_ptr,
     out_block_min,
@@ -374,7 +389,6 @@ def build_summaries(
     """Quantised summaries, stored per segment of <= 255 blocks component-major: for each
     component, how many blocks have it, then (block within segment, 8-bit code) pairs, so a
     query scores all blocks of a list in one pass over its own components."""
-    n_lists = len(list_block_ptr) - 1
     forward = (fwd_ptr, fwd_terms, fwd_weights)
     max_entries = 1
     for s in range(len(seg_entry_ptr) - 1):
@@ -385,7 +399,7 @@ def build_summaries(
         entry_term = np.empty(max_entries, dtype=np.int64)
         entry_block = np.empty(max_entries, dtype=np.uint8)
         entry_code = np.empty(max_entries, dtype=np.uint8)
-        for t in range(chunk, n_lists, n_chunks):
+        for t in range(first_list + chunk, end_list, n_chunks):
             b0, b1 = list_block_ptr[t], list_block_ptr[t + 1]
             for segment in range(list_seg_ptr[t], list_seg_ptr[t + 1]):
                 first = b0 + (segment - list_seg_ptr[t]) * SEGMENT
@@ -634,15 +648,8 @@ def search_seismic(
                         if s <= 0:
                             continue
                         key = rank_key(_bits(s, f32, u32), id_rank[pending[j + w]])
-                        if size < k:
-                            heap[size] = key
-                            sift_up_min(heap, size)
-                            size += 1
-                            if size == k:
-                                threshold = score_of(heap[0], f32, u32)
-                        elif key > heap[0]:
-                            heap[0] = key
-                            sift_down_min(heap, 0, size)
+                        size = offer(heap, size, k, key)
+                        if size == k:
                             threshold = score_of(heap[0], f32, u32)
                     j += width
             top = np.sort(heap[:size])
