@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from sparsecli.kernels.prefetch import prefetch
-from sparsecli.kernels.topk import offer, rank_key, score_of, sift_down_max
+from sparsecli.kernels.topk import offer, rank_key, score_of, sift_down_min
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -606,22 +606,23 @@ def search_seismic(
                 n_all += n_blocks
             # Blocks best summary first, across all the lists: the heap fills with strong
             # documents at once, and the first block that cannot compete ends the search.
-            # They come off a max-heap (ties: lower r first) rather than a full sort: only the
-            # few blocks opened pay log n, where sorting thousands of summaries cost more than
-            # scoring the documents.
+            # They come off a heap rather than a full sort: only the few blocks opened pay
+            # log n, where sorting thousands of summaries cost more than scoring the
+            # documents. Keys are inverted rank keys, so the min-heap's root is the best
+            # summary (ties: lower r first) and a key's low 32 bits are r itself.
             for r in range(n_all):
-                order_keys[r] = rank_key(_bits(dots[r], f32, u32), _LOW32 - np.uint64(r))
+                order_keys[r] = ~rank_key(_bits(dots[r], f32, u32), _LOW32 - np.uint64(r))
             for r in range(n_all // 2 - 1, -1, -1):
-                sift_down_max(order_keys, r, n_all)
+                sift_down_min(order_keys, r, n_all)
             remaining = n_all
             size = 0
             threshold = -np.inf
             scored = 0
             while remaining > 0:
-                r = np.int64(_LOW32 - (order_keys[0] & _LOW32))
+                r = np.int64(order_keys[0] & _LOW32)
                 remaining -= 1
                 order_keys[0] = order_keys[remaining]
-                sift_down_max(order_keys, 0, remaining)
+                sift_down_min(order_keys, 0, remaining)
                 if size == k and dots[r] < heap_factor * threshold:
                     break
                 b = blocks[r]

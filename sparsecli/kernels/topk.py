@@ -72,20 +72,6 @@ def sift_up_min(heap, i):
 
 
 @nb.njit(inline="always")
-def sift_down_max(heap, i, size):
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            return
-        if child + 1 < size and heap[child + 1] > heap[child]:
-            child += 1
-        if heap[child] <= heap[i]:
-            return
-        heap[i], heap[child] = heap[child], heap[i]
-        i = child
-
-
-@nb.njit(inline="always")
 def _insertion_sort_desc(a, lo, hi):
     for i in range(lo + 1, hi):
         x = a[i]

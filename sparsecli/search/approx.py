@@ -17,6 +17,25 @@ class ApproxParams(NamedTuple):
     heap_factor: float = 0.9  # stop at the first block whose summary score < heap_factor x the k-th score
 
 
+# The index arrays search_seismic takes, in its order.
+_KERNEL_ARRAYS = (
+    "list_block_ptr",
+    "list_seg_ptr",
+    "block_doc_ptr",
+    "block_docs",
+    "block_min",
+    "block_step",
+    "seg_comp_ptr",
+    "sum_comp",
+    "comp_count",
+    "comp_sample",
+    "sum_block",
+    "sum_code",
+    "fwd_ptr",
+    "fwd_entries",
+)
+
+
 class Searcher:
     """Approximate search over one loaded index, keeping per-thread workspaces between calls
     so that a single query costs only its own work (the low-latency path)."""
@@ -32,6 +51,14 @@ class Searcher:
         a = index.arrays
         self.max_blocks = int(np.diff(a["list_block_ptr"]).max(initial=1))
         self.max_block_docs = int(np.diff(a["block_doc_ptr"]).max(initial=1))
+        self._index_args = (
+            *(a[name] for name in _KERNEL_ARRAYS),
+            index.term_bits,
+            np.float32(index.fwd_scale),
+            a["id_rank"],
+            a["doc_by_rank"],
+        )
+        self._one = None  # output buffers of search_one, kept while k stays the same
 
     def _stamps(self, n: int) -> int:
         """Query stamps for the visited workspace; it is reset only when int32 would overflow."""
@@ -41,30 +68,29 @@ class Searcher:
         base, self.stamp = self.stamp, self.stamp + n
         return base
 
-    def _index_args(self) -> tuple:
-        a = self.index.arrays
-        names = (
-            "list_block_ptr",
-            "list_seg_ptr",
-            "block_doc_ptr",
-            "block_docs",
-            "block_min",
-            "block_step",
-            "seg_comp_ptr",
-            "sum_comp",
-            "comp_count",
-            "comp_sample",
-            "sum_block",
-            "sum_code",
-            "fwd_ptr",
-            "fwd_entries",
-        )
-        return (
-            *(a[n] for n in names),
-            self.index.term_bits,
-            np.float32(self.index.fwd_scale),
-            a["id_rank"],
-            a["doc_by_rank"],
+    def _run(self, rows, k, params, skip, docs, scores, counts, scored) -> None:
+        """The kernel over query rows (indptr, terms, weights), with this searcher's workspaces."""
+        from sparsecli.kernels.seismic import search_seismic
+
+        q_ptr, q_terms, q_weights = rows
+        search_seismic(
+            q_ptr,
+            q_terms,
+            q_weights,
+            k,
+            params.query_cut,
+            np.float32(params.heap_factor),
+            *self._index_args,
+            skip,
+            self.max_blocks,
+            self.max_block_docs,
+            self.dense,
+            self.visited,
+            self._stamps(len(q_ptr) - 1),
+            docs,
+            scores,
+            counts,
+            scored,
         )
 
     def search_one(
@@ -72,17 +98,7 @@ class Searcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One query (terms ascending, weights > 0), with no per-call setup beyond the kernel:
         document numbers and scores, best first."""
-        from sparsecli.kernels.seismic import search_seismic
-
-        if not hasattr(self, "_args"):
-            self._args = self._index_args()
-            self._one = (
-                np.zeros((1, k), np.int32),
-                np.zeros((1, k), np.float32),
-                np.zeros(1, np.int32),
-                np.zeros(1, np.int64),
-            )
-        if self._one[0].shape[1] != k:
+        if self._one is None or self._one[0].shape[1] != k:
             self._one = (
                 np.zeros((1, k), np.int32),
                 np.zeros((1, k), np.float32),
@@ -90,25 +106,8 @@ class Searcher:
                 np.zeros(1, np.int64),
             )
         docs, scores, count, scored = self._one
-        search_seismic(
-            np.array([0, len(terms)], dtype=np.int64),
-            terms,
-            weights,
-            k,
-            params.query_cut,
-            np.float32(params.heap_factor),
-            *self._args,
-            np.array([exclude], dtype=np.int32),
-            self.max_blocks,
-            self.max_block_docs,
-            self.dense,
-            self.visited,
-            self._stamps(1),
-            docs,
-            scores,
-            count,
-            scored,
-        )
+        rows = (np.array([0, len(terms)], dtype=np.int64), terms, weights)
+        self._run(rows, k, params, np.array([exclude], dtype=np.int32), docs, scores, count, scored)
         return docs[0, : count[0]].copy(), scores[0, : count[0]].copy()
 
     def search(
@@ -120,31 +119,10 @@ class Searcher:
         batch_size: int = 2048,
     ) -> tuple[Ranking, np.ndarray]:
         """Ranking of every query, and how many documents each query scored exactly."""
-        from sparsecli.kernels.seismic import search_seismic
-
         scored = np.zeros(queries.n_rows, dtype=np.int64)
-        index_args = self._index_args()
 
         def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
-            search_seismic(
-                q_ptr,
-                q_terms,
-                q_weights,
-                k,
-                params.query_cut,
-                np.float32(params.heap_factor),
-                *index_args,
-                skip,
-                self.max_blocks,
-                self.max_block_docs,
-                self.dense,
-                self.visited,
-                self._stamps(hi - lo),
-                docs,
-                scores,
-                counts,
-                scored[lo:hi],
-            )
+            self._run((q_ptr, q_terms, q_weights), k, params, skip, docs, scores, counts, scored[lo:hi])
 
         return in_batches(positive_rows(queries), k, exclude, batch_size, kernel), scored
 
