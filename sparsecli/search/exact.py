@@ -43,11 +43,12 @@ def search(
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown exact search algorithm {algorithm!r}; use one of {ALGORITHMS}")
 
-    def run(name, q_ptr, q_terms, q_weights, skip, docs, scores, counts):
-        lists = (index.term_ptr, index.post_docs, index.post_weights)
-        if name == "maxscore":
-            lists += (index.term_max,)
-        (search_maxscore if name == "maxscore" else search_taat)(
+    kernel_fn, lists = search_taat, (index.term_ptr, index.post_docs, index.post_weights)
+    if algorithm == "maxscore":
+        kernel_fn, lists = search_maxscore, (*lists, index.term_max)
+
+    def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
+        kernel_fn(
             *lists,
             q_ptr,
             q_terms,
@@ -61,9 +62,6 @@ def search(
             scores,
             counts,
         )
-
-    def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
-        run(algorithm, q_ptr, q_terms, q_weights, skip, docs, scores, counts)
 
     # Queries get the index's quantization, so both sides are integers when it is set.
     rows = positive_rows(queries, quantized(queries.data, index.quantize))
