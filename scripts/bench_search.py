@@ -4,6 +4,7 @@
     python scripts/bench_search.py                                   # all three collections
     python scripts/bench_search.py --collections synthetic --synthetic-docs 300000
     python scripts/bench_search.py --collections splade --splade-run runs/encode/<key>
+    python scripts/bench_search.py --collections synthetic --query-cuts 4,5,6,8 --heap-factors 0.8,0.9
 
 Collections:
   bm25       SciFact with sparsecli's BM25 vectors (bm25s runs on the same tokens);
@@ -39,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-GRID = [(c, h) for c in (2, 3, 4, 5, 6, 8, 10, 12, 16) for h in (0.3, 0.5, 0.7, 0.8, 0.9, 1.0)]
+QUERY_CUTS = "2,3,4,5,6,8,10,12,16"
+HEAP_FACTORS = "0.3,0.5,0.7,0.8,0.9,1.0"
 TARGETS = (0.90, 0.95, 0.99)
 
 
@@ -212,7 +214,7 @@ def timed(fn, repeats):
     return best, result
 
 
-def sweep(systems, queries, truth, k, repeats, latency_queries):
+def sweep(systems, queries, truth, k, repeats, latency_queries, grid):
     """Every grid point for every system; at each point the systems take turns, repeat after
     repeat, so that load drifting on a shared machine hits them alike. Mean latency: best
     batch of the repeats; p50/p99: one call per query for the first latency_queries."""
@@ -220,7 +222,7 @@ def sweep(systems, queries, truth, k, repeats, latency_queries):
     for system, searcher in searchers:
         system.batch(searcher, queries, k, 5, 0.9)  # warm-up (JIT compilation, page cache)
     records = []
-    for cut, factor in GRID:
+    for cut, factor in grid:
         best = {system.name: (float("inf"), None) for system, _ in searchers}
         for _ in range(repeats):
             for system, searcher in searchers:
@@ -318,8 +320,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--query-cuts", default=QUERY_CUTS, help="grid: comma-separated query_cut values")
+    parser.add_argument("--heap-factors", default=HEAP_FACTORS, help="grid: comma-separated heap_factor values")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "search")
     args = parser.parse_args()
+    grid = [(int(c), float(h)) for c in args.query_cuts.split(",") for h in args.heap_factors.split(",")]
 
     import numba
 
@@ -375,7 +380,7 @@ def main() -> None:
             builds["mmap"] = mmap_rss(Path(scratch) / Ours.name)
             numba.set_num_threads(1)
             with one_core():
-                swept = sweep(built, queries, truth, args.k, args.repeats, args.latency_queries)
+                swept = sweep(built, queries, truth, args.k, args.repeats, args.latency_queries, grid)
             records += [{**record, **builds[record["system"]]} for record in swept]
             del built
         for r in records:

@@ -46,8 +46,7 @@ class Searcher:
         self.index = index
         self.threads = threads or numba.get_num_threads()
         self.dense = np.zeros((self.threads, index.n_terms), dtype=np.float32)
-        self.visited = np.full((self.threads, index.n_docs), -1, dtype=np.int32)
-        self.stamp = 0
+        self.visited = np.zeros((self.threads, index.n_docs // 8 + 1), dtype=np.uint8)
         a = index.arrays
         self.max_blocks = int(np.diff(a["list_block_ptr"]).max(initial=1))
         self.max_block_docs = int(np.diff(a["block_doc_ptr"]).max(initial=1))
@@ -59,14 +58,6 @@ class Searcher:
             a["doc_by_rank"],
         )
         self._one = None  # output buffers of search_one, kept while k stays the same
-
-    def _stamps(self, n: int) -> int:
-        """Query stamps for the visited workspace; it is reset only when int32 would overflow."""
-        if self.stamp + n >= np.iinfo(np.int32).max:
-            self.visited.fill(-1)
-            self.stamp = 0
-        base, self.stamp = self.stamp, self.stamp + n
-        return base
 
     def _run(self, rows, k, params, skip, docs, scores, counts, scored) -> None:
         """The kernel over query rows (indptr, terms, weights), with this searcher's workspaces."""
@@ -86,7 +77,6 @@ class Searcher:
             self.max_block_docs,
             self.dense,
             self.visited,
-            self._stamps(len(q_ptr) - 1),
             docs,
             scores,
             counts,
