@@ -458,20 +458,24 @@ def _dot(dense, entries, lo, hi, term_bits):
     """Dot product of a forward-index row (term | value << term_bits) with a dense query.
 
     Two accumulators halve the floating-point add chain: measured 0.95 ns an entry against
-    1.7 for one accumulator over separate term and value arrays."""
-    mask = (1 << term_bits) - 1
+    1.7 for one accumulator over separate term and value arrays. Indices are unsigned
+    throughout: numba wraps signed ones for negative indexing, and dropping that made whole
+    searches 20% faster (300k synthetic, qc5/hf0.8)."""
+    mask = np.uint64((1 << term_bits) - 1)
+    shift = np.uint64(term_bits)
     s0 = np.float32(0.0)
     s1 = np.float32(0.0)
-    e = lo
-    while e + 2 <= hi:
-        x = entries[e]
-        y = entries[e + 1]
-        s0 += dense[x & mask] * np.float32(x >> term_bits)
-        s1 += dense[y & mask] * np.float32(y >> term_bits)
-        e += 2
-    if e < hi:
-        x = entries[e]
-        s0 += dense[x & mask] * np.float32(x >> term_bits)
+    e = np.uint64(lo)
+    end = np.uint64(hi)
+    while e + np.uint64(2) <= end:
+        x = np.uint64(entries[e])
+        y = np.uint64(entries[e + np.uint64(1)])
+        s0 += dense[x & mask] * np.float32(x >> shift)
+        s1 += dense[y & mask] * np.float32(y >> shift)
+        e += np.uint64(2)
+    if e < end:
+        x = np.uint64(entries[e])
+        s0 += dense[x & mask] * np.float32(x >> shift)
     return s0 + s1
 
 
@@ -479,23 +483,25 @@ def _dot(dense, entries, lo, hi, term_bits):
 def _dot4(dense, entries, ptr, docs, j, term_bits, out):
     """Dot products of four rows at once: four independent memory streams keep more cache
     misses in flight than one row at a time (the forward index rarely fits in cache)."""
-    mask = (1 << term_bits) - 1
+    mask = np.uint64((1 << term_bits) - 1)
+    shift = np.uint64(term_bits)
     a, b, c, d = ptr[docs[j]], ptr[docs[j + 1]], ptr[docs[j + 2]], ptr[docs[j + 3]]
     la, lb, lc, ld = ptr[docs[j] + 1] - a, ptr[docs[j + 1] + 1] - b, ptr[docs[j + 2] + 1] - c, ptr[docs[j + 3] + 1] - d
     common = min(min(la, lb), min(lc, ld))
+    ua, ub, uc, ud = np.uint64(a), np.uint64(b), np.uint64(c), np.uint64(d)
     sa = np.float32(0.0)
     sb = np.float32(0.0)
     sc = np.float32(0.0)
     sd = np.float32(0.0)
-    for i in range(common):
-        x = entries[a + i]
-        sa += dense[x & mask] * np.float32(x >> term_bits)
-        x = entries[b + i]
-        sb += dense[x & mask] * np.float32(x >> term_bits)
-        x = entries[c + i]
-        sc += dense[x & mask] * np.float32(x >> term_bits)
-        x = entries[d + i]
-        sd += dense[x & mask] * np.float32(x >> term_bits)
+    for i in range(np.uint64(common)):
+        x = np.uint64(entries[ua + i])
+        sa += dense[x & mask] * np.float32(x >> shift)
+        x = np.uint64(entries[ub + i])
+        sb += dense[x & mask] * np.float32(x >> shift)
+        x = np.uint64(entries[uc + i])
+        sc += dense[x & mask] * np.float32(x >> shift)
+        x = np.uint64(entries[ud + i])
+        sd += dense[x & mask] * np.float32(x >> shift)
     out[0] = sa + _dot(dense, entries, a + common, a + la, term_bits)
     out[1] = sb + _dot(dense, entries, b + common, b + lb, term_bits)
     out[2] = sc + _dot(dense, entries, c + common, c + lc, term_bits)
@@ -594,8 +600,8 @@ def search_seismic(
                             start = comp_sample[c // SAMPLE_EVERY]
                             for i in range(c - c % SAMPLE_EVERY, c):
                                 start += comp_count[i]
-                            for e in range(start, start + comp_count[c]):
-                                blk = first + sum_block[e]
+                            for e in range(np.uint64(start), np.uint64(start + comp_count[c])):
+                                blk = np.uint64(first) + np.uint64(sum_block[e])
                                 mins[blk] += w
                                 codes[blk] += w * sum_code[e]
                 for blk in range(n_blocks):
@@ -630,11 +636,12 @@ def search_seismic(
                 opened[n_opened] = b
                 n_opened += 1
                 n_new = 0
-                for i in range(block_doc_ptr[b], block_doc_ptr[b + 1]):  # unvisited docs first...
-                    d = block_docs[i]
+                for i in range(np.uint64(block_doc_ptr[b]), np.uint64(block_doc_ptr[b + 1])):  # unvisited first...
+                    d = np.int64(block_docs[i])
+                    byte = np.uint64(d) >> np.uint64(3)
                     bit = np.uint8(1) << np.uint8(d & 7)
-                    if not (visited[d >> 3] & bit) and d != exclude[q]:
-                        visited[d >> 3] |= bit
+                    if not (visited[byte] & bit) and d != exclude[q]:
+                        visited[byte] |= bit
                         for line in range(fwd_ptr[d], fwd_ptr[d + 1], entries_per_line):
                             prefetch(fwd_entries, line)  # rows arrive while earlier ones are scored
                         pending[n_new] = d

@@ -290,12 +290,14 @@ def search_taat(
             n_candidates = 0
             for p in range(q_ptr[q], q_ptr[q + 1]):
                 term, weight = q_terms[p], q_weights[p]
+                # Unsigned indices: numba wraps signed ones for negative indexing, which
+                # took the loop from 0.56 to 0.98 ns a posting.
                 if dense:
-                    for i in range(term_ptr[term], term_ptr[term + 1]):
-                        acc[post_docs[i]] += weight * post_weights[i]
+                    for i in range(np.uint64(term_ptr[term]), np.uint64(term_ptr[term + 1])):
+                        acc[np.uint64(post_docs[i])] += weight * post_weights[i]
                 else:
-                    for i in range(term_ptr[term], term_ptr[term + 1]):
-                        doc = post_docs[i]
+                    for i in range(np.uint64(term_ptr[term]), np.uint64(term_ptr[term + 1])):
+                        doc = np.uint64(post_docs[i])
                         if acc[doc] == 0.0:
                             touched[n_candidates] = doc
                             n_candidates += 1
