@@ -80,6 +80,19 @@ def test_drop_self_and_short_result_lists(algorithm):
     assert got == [[("d1", 0.5)], []]
 
 
+@ALGORITHMS
+@pytest.mark.parametrize("k", [1, 5, 10, 40])
+def test_drop_self_when_self_is_the_best_match(k, algorithm):
+    """Each query is a document, excluded from its own results: it is also its block's best
+    score, which the dense selection's floor must not count."""
+    rng = np.random.default_rng(5)
+    docs = sp.random(2000, 30, density=0.3, random_state=rng, data_rvs=lambda n: rng.integers(1, 4, n)).tocsr()
+    doc_ids = [f"d{i:05d}" for i in range(2000)]
+    own = list(range(0, 2000, 50))
+    queries = docs[own]
+    assert ours(docs, queries, doc_ids, k, own, algorithm) == brute_force(docs, queries, doc_ids, k, own)
+
+
 @pytest.mark.parametrize("k", [1, 10, 100])
 def test_maxscore_scores_are_bit_identical_to_term_at_a_time(k):
     """Float weights, skewed lists and long queries: MaxScore prunes, yet sums every kept
