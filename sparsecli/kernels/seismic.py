@@ -460,7 +460,7 @@ def _dot(dense, entries, lo, hi, term_bits):
     Two accumulators halve the floating-point add chain: measured 0.95 ns an entry against
     1.7 for one accumulator over separate term and value arrays. Indices are unsigned
     throughout: numba wraps signed ones for negative indexing, and dropping that made whole
-    searches 20% faster (300k synthetic, qc5/hf0.8)."""
+    searches 16-20% faster (300k synthetic, qc5/hf0.8)."""
     mask = np.uint64((1 << term_bits) - 1)
     shift = np.uint64(term_bits)
     s0 = np.float32(0.0)

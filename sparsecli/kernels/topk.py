@@ -291,7 +291,7 @@ def search_taat(
             for p in range(q_ptr[q], q_ptr[q + 1]):
                 term, weight = q_terms[p], q_weights[p]
                 # Unsigned indices: numba wraps signed ones for negative indexing, which
-                # took the loop from 0.56 to 0.98 ns a posting.
+                # cost 0.98 ns a posting against 0.56.
                 if dense:
                     for i in range(np.uint64(term_ptr[term]), np.uint64(term_ptr[term + 1])):
                         acc[np.uint64(post_docs[i])] += weight * post_weights[i]
