@@ -80,6 +80,17 @@ def test_drop_self_and_short_result_lists(algorithm):
     assert got == [[("d1", 0.5)], []]
 
 
+@pytest.mark.parametrize("k", [8, 10, 20])
+def test_dense_block_floor_selection_equals_brute_force_with_ties(k):
+    """Enough documents (64 a block, twice k blocks) for the dense block-floor selection,
+    and integer weights, so many documents tie at the floor itself."""
+    rng = np.random.default_rng(3)
+    docs = sp.random(4000, 20, density=0.3, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    queries = sp.random(20, 20, density=0.4, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    doc_ids = [f"d{rng.integers(0, 10**6)}-{i}" for i in range(4000)]
+    assert ours(docs, queries, doc_ids, k) == brute_force(docs, queries, doc_ids, k)
+
+
 @ALGORITHMS
 @pytest.mark.parametrize("k", [1, 5, 10, 40])
 def test_drop_self_when_self_is_the_best_match(k, algorithm):

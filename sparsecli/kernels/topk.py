@@ -188,6 +188,7 @@ def _floor(heap, size, k):
 
 
 _SCAN_BLOCK = 64  # dense scans skip a block of documents whose best score is below the floor
+_FLOOR_MIN_K = 8  # from this k, a dense top-k is selected by a block floor rather than a heap
 
 
 @nb.njit(inline="always")
@@ -217,6 +218,44 @@ def _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, he
                 size = offer(heap, size, k, rank_key(acc_bits[doc], id_rank[doc]))
                 floor = _floor(heap, size, k)
     return _drain(heap, size, out)
+
+
+@nb.njit(inline="always")
+def _top_by_block_floor(acc_bits, n_docs, need, id_rank, skip, k, maxima, keys, out):
+    """Top k of a dense accumulator by a floor instead of a per-document heap: the need-th
+    largest block maximum (need = k, plus one when a document is excluded, as it may be one
+    of those maxima) is reached by at least need documents, so only blocks whose maximum
+    reaches it are scanned, branch-free, and their few candidates sorted. On SciFact BM25
+    (one thread) 11% faster than the heap at k=10 and 40, slower at k=1."""
+    n_blocks = (n_docs + _SCAN_BLOCK - 1) // _SCAN_BLOCK
+    size = 0
+    for b in range(n_blocks):
+        best = np.uint32(0)
+        for doc in range(b * _SCAN_BLOCK, min(b * _SCAN_BLOCK + _SCAN_BLOCK, n_docs)):
+            best = max(best, acc_bits[doc])
+        maxima[b] = best
+    for b in range(n_blocks):
+        best = maxima[b]
+        if size < need:
+            keys[size] = best
+            sift_up_min(keys, size)
+            size += 1
+        elif best > keys[0]:
+            keys[0] = best
+            sift_down_min(keys, 0, need)
+    floor = max(np.uint32(1), np.uint32(keys[0]))
+    n = 0
+    for b in range(n_blocks):
+        if maxima[b] < floor:
+            continue
+        for doc in range(b * _SCAN_BLOCK, min(b * _SCAN_BLOCK + _SCAN_BLOCK, n_docs)):
+            keys[n] = rank_key(acc_bits[doc], id_rank[doc])
+            n += (acc_bits[doc] >= floor) & (doc != skip)
+    _insertion_sort_desc(keys, 0, n)
+    count = min(k, n)
+    for r in range(count):
+        out[r] = keys[r]
+    return count
 
 
 class Scratch(NamedTuple):
@@ -280,6 +319,7 @@ def search_taat(
         acc_bits = acc.view(np.uint32)
         touched = np.empty(n_docs, dtype=np.int32)
         keys = np.empty(n_docs, dtype=np.uint64)
+        maxima = np.empty(n_docs // _SCAN_BLOCK + 1, dtype=np.uint32)
         scratch = new_scratch(n_docs)
         top = scratch.out
         for q in range(lo, hi):
@@ -305,7 +345,10 @@ def search_taat(
             if dense:
                 n_candidates = n_docs
             skip = exclude[q]
-            if k <= _HEAP_MAX:
+            need = k + (skip >= 0)
+            if dense and need >= _FLOOR_MIN_K and (n_docs + _SCAN_BLOCK - 1) // _SCAN_BLOCK >= 2 * need:
+                count = _top_by_block_floor(acc_bits, n_docs, need, id_rank, skip, k, maxima, keys, top)
+            elif k <= _HEAP_MAX:
                 count = _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, scratch.tmp, top)
             else:
                 n = 0
