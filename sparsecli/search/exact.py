@@ -18,9 +18,9 @@ class Ranking(NamedTuple):
 
 ALGORITHMS = ("taat", "maxscore")
 # taat is the default because it won every measurement, one thread (scripts/bench_exact.py):
-# MaxScore's speed over taat at k=10 / 100 / 1000 was 0.19 / 0.21 / 0.15 on SciFact BM25,
-# 0.71 / 1.00 / 0.55 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.05 / 0.07 /
-# 0.07 on SPLADE-like queries (30 terms, 300k docs). taat's block-skipping top-k scan is
+# MaxScore's speed over taat at k=10 / 100 / 1000 was 0.15 / 0.19 / 0.17 on SciFact BM25,
+# 0.56 / 0.55 / 0.27 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.04 / 0.03 /
+# 0.04 on SPLADE-like queries (30 terms, 300k docs). taat's block-skipping top-k scan is
 # what leaves MaxScore little to save at these sizes.
 
 
