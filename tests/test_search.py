@@ -80,13 +80,16 @@ def test_drop_self_and_short_result_lists(algorithm):
     assert got == [[("d1", 0.5)], []]
 
 
-@pytest.mark.parametrize("k", [8, 10, 20])
-def test_dense_block_floor_selection_equals_brute_force_with_ties(k):
-    """Enough documents (64 a block, twice k blocks) for the dense block-floor selection,
-    and integer weights, so many documents tie at the floor itself."""
+@pytest.mark.parametrize("weights", ["ties", "wide"])
+@pytest.mark.parametrize("k", [1, 8, 10, 20, 100])
+def test_dense_group_floor_selection_equals_brute_force(k, weights):
+    """Enough documents for the dense group-floor selection at every k here. Integer
+    weights tie many documents at the floor itself; weights spread over 2^-20..2^20 put
+    the k-th score more than 4 octaves below the top, where the floor falls back to 1."""
     rng = np.random.default_rng(3)
-    docs = sp.random(4000, 20, density=0.3, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
-    queries = sp.random(20, 20, density=0.4, random_state=rng, data_rvs=lambda n: rng.integers(1, 3, n)).tocsr()
+    draw = {"ties": lambda n: rng.integers(1, 3, n), "wide": lambda n: 2.0 ** rng.uniform(-20, 20, n)}[weights]
+    docs = sp.random(4000, 20, density=0.3, random_state=rng, data_rvs=draw, dtype=np.float32).tocsr()
+    queries = sp.random(20, 20, density=0.4, random_state=rng, data_rvs=draw, dtype=np.float32).tocsr()
     doc_ids = [f"d{rng.integers(0, 10**6)}-{i}" for i in range(4000)]
     assert ours(docs, queries, doc_ids, k) == brute_force(docs, queries, doc_ids, k)
 
