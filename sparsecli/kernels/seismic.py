@@ -642,10 +642,13 @@ def search_seismic(
                     bit = np.uint8(1) << np.uint8(d & 7)
                     if not (visited[byte] & bit) and d != exclude[q]:
                         visited[byte] |= bit
-                        for line in range(fwd_ptr[d], fwd_ptr[d + 1], entries_per_line):
-                            prefetch(fwd_entries, line)  # rows arrive while earlier ones are scored
+                        prefetch(fwd_ptr, d)  # its row's bounds, read in the next pass
                         pending[n_new] = d
                         n_new += 1
+                for j in range(n_new):  # a separate pass: a row loop here waited on each bound
+                    d = pending[j]
+                    for line in range(fwd_ptr[d], fwd_ptr[d + 1], entries_per_line):
+                        prefetch(fwd_entries, line)  # rows arrive while earlier ones are scored
                 scored += n_new
                 j = 0
                 while j < n_new:  # ...then their scores, four rows at a time
