@@ -20,7 +20,9 @@ while searches are timed (pyseismic-lsr's batch_search with num_threads=1 still 
 ~1.6 cores unpinned, which made it look twice as fast); the mean comes from batch calls
 (best of --repeats), p50/p99 from one call per query. Peak RSS is the process high-water mark during the build
 (reset before each build). Writes <out>/search.json, <out>/search.md and one
-<out>/<collection>.png recall-latency curve per collection.
+<out>/<collection>.png recall-latency curve per collection. The summary compares, for each
+accuracy target, each system's fastest grid point at or above it, and the latency at exactly
+the target interpolated on each system's accuracy-latency frontier.
 """
 
 from __future__ import annotations
@@ -270,6 +272,27 @@ def fastest_at(records, target):
     return min(ok, key=lambda r: r["latency_mean_us"]) if ok else None
 
 
+def frontier_latency_at(records, target):
+    """Mean latency at exactly `target` accuracy, linearly interpolated between the two grid
+    points of the accuracy-latency frontier around it: a figure for the curve itself, less at
+    the mercy of where each system's grid happens to cross the target than fastest_at."""
+    frontier = [
+        r
+        for r in records
+        if not any(
+            o["accuracy@10"] >= r["accuracy@10"] and o["latency_mean_us"] < r["latency_mean_us"] for o in records
+        )
+    ]
+    above = [r for r in frontier if r["accuracy@10"] >= target]
+    below = [r for r in frontier if r["accuracy@10"] < target]
+    if not above or not below:
+        return None
+    hi = min(above, key=lambda r: r["accuracy@10"])
+    lo = max(below, key=lambda r: r["accuracy@10"])
+    share = (target - lo["accuracy@10"]) / (hi["accuracy@10"] - lo["accuracy@10"])
+    return round(lo["latency_mean_us"] + share * (hi["latency_mean_us"] - lo["latency_mean_us"]), 1)
+
+
 def mmap_rss(folder: Path) -> dict:
     """RSS added by opening the index memory-mapped, in a fresh process."""
     code = (
@@ -426,10 +449,13 @@ def main() -> None:
         }
         for target in TARGETS:
             a, b = fastest_at(ours, target), fastest_at(theirs, target)
+            x, y = frontier_latency_at(ours, target), frontier_latency_at(theirs, target)
             summary[collection][f"at_{target}"] = {
                 "sparsecli": a,
                 "pyseismic": b,
                 "latency_ratio": round(a["latency_mean_us"] / b["latency_mean_us"], 3) if a and b else None,
+                "frontier_us": {"sparsecli": x, "pyseismic": y},
+                "frontier_latency_ratio": round(x / y, 3) if x and y else None,
             }
         print(json.dumps(summary[collection], indent=1), flush=True)
     (args.out / "search.json").write_text(json.dumps({"summary": summary, "records": all_records}, indent=1) + "\n")
