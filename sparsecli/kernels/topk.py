@@ -219,7 +219,7 @@ def _group_count(need, n_docs):
 def _group_maxima(acc_bits, n_docs, n_groups, maxima):
     """maxima[g]: the largest score bits among documents g, g + n_groups, g + 2 n_groups...
     Strided groups, so the max runs down columns and vectorises at any group count."""
-    for g in range(n_groups):  # explicit loops: a slice assignment here broke under prange
+    for g in range(n_groups):
         maxima[g] = 0
     full = np.uint64(n_docs // n_groups * n_groups)
     for base in range(np.uint64(0), full, np.uint64(n_groups)):
@@ -248,7 +248,7 @@ def _floor_reached_by(maxima, n_groups, need, hist):
         hist[min(np.uint32(top_bucket - (maxima[g] >> _FLOOR_SHIFT)), np.uint32(_FLOOR_BUCKETS - 1))] += 1
     floor = np.uint32(1)
     reached = 0
-    for d in range(_FLOOR_BUCKETS - 1):  # a single exit: early returns broke under prange
+    for d in range(_FLOOR_BUCKETS - 1):
         reached += hist[d]
         if reached >= need:
             floor = max(floor, (top_bucket - np.uint32(d)) << _FLOOR_SHIFT)
@@ -256,7 +256,9 @@ def _floor_reached_by(maxima, n_groups, need, hist):
     return floor
 
 
-@nb.njit(cache=True)  # inlined into search_taat's prange body it returned wrong documents (numba 0.68)
+# Not inlined: inlined into search_taat's prange body it returned wrong documents (numba
+# 0.68.1), and one call a query costs nothing measurable.
+@nb.njit(cache=True)
 def _top_by_group_floor(acc_bits, n_docs, need, id_rank, skip, k, maxima, groups, hist, candidates, keys, scratch):
     """Top k of a dense accumulator without a per-document heap. A floor that at least
     `need` group maxima reach is reached by at least `need` documents (need = k, plus one
@@ -386,7 +388,7 @@ def search_taat(
                 n_candidates = n_docs
             skip = exclude[q]
             need = k + (skip >= 0)
-            if dense and _group_count(need, n_docs) * 4 <= n_docs:
+            if dense and 0 < _group_count(need, n_docs) * 4 <= n_docs:
                 count = _top_by_group_floor(
                     acc_bits, n_docs, need, id_rank, skip, k, maxima, groups, hist, touched, keys, scratch
                 )

@@ -18,10 +18,10 @@ class Ranking(NamedTuple):
 
 ALGORITHMS = ("taat", "maxscore")
 # taat is the default because it won every measurement, one thread (scripts/bench_exact.py):
-# MaxScore's speed over taat at k=10 / 100 / 1000 was 0.15 / 0.19 / 0.17 on SciFact BM25,
-# 0.56 / 0.55 / 0.27 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.04 / 0.03 /
-# 0.04 on SPLADE-like queries (30 terms, 300k docs). taat's block-skipping top-k scan is
-# what leaves MaxScore little to save at these sizes.
+# MaxScore's speed over taat at k=10 / 100 / 1000 was 0.10 / 0.10 / 0.18 on SciFact BM25,
+# 0.45 / 0.51 / 0.28 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.03 / 0.04 /
+# 0.03 on SPLADE-like queries (30 terms, 300k docs). taat's floor-based top-k leaves MaxScore
+# little to save at these sizes.
 
 
 def search(
