@@ -63,7 +63,7 @@ def main() -> None:
 
     import bench_search
     from sparsecli.index import inverted
-    from sparsecli.search import exact
+    from sparsecli.search import EXACT_ALGORITHMS, exact
 
     numba.set_num_threads(1)
     records = []
@@ -80,7 +80,7 @@ def main() -> None:
         print(f"== {collection}: {docs.n_rows} docs, {queries.n_rows} queries", flush=True)
         for k in [int(k) for k in args.k.split(",")]:
             times, rankings = {}, {}
-            for algorithm in exact.ALGORITHMS:
+            for algorithm in EXACT_ALGORITHMS:
                 run = functools.partial(exact.search, index, queries, k, algorithm=algorithm)
                 run()  # warm-up: compilation, caches
                 times[algorithm], rankings[algorithm] = bench_search.timed(run, args.repeats)

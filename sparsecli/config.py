@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 from omegaconf import MISSING
 
 from sparsecli.errors import ConfigError
+from sparsecli.search import EXACT_ALGORITHMS
 
 
 def _check(ok: bool, field_name: str, message: str, fix: str) -> None:
@@ -391,10 +392,10 @@ class SearchParams:
         _check(self.k > 0, "search.k", f"must be positive, got {self.k}", "pass e.g. search.k=1000")
         _check(self.name in ("exact", "approx"), "search.name", f"unknown search {self.name!r}", "use exact or approx")
         _check(
-            self.algorithm in ("taat", "maxscore"),
+            self.algorithm in EXACT_ALGORITHMS,
             "search.algorithm",
             f"unknown exact search algorithm {self.algorithm!r}",
-            "use taat or maxscore",
+            "use " + " or ".join(EXACT_ALGORITHMS),
         )
         _check(self.query_cut > 0, "search.query_cut", "must be positive", "pass e.g. 10")
         _check(self.heap_factor > 0, "search.heap_factor", "must be positive", "pass e.g. 0.9")

@@ -8,6 +8,7 @@ import numpy as np
 
 from sparsecli.index.inverted import InvertedIndex, quantized
 from sparsecli.io.vectors import SparseVectors
+from sparsecli.search import EXACT_ALGORITHMS
 
 
 class Ranking(NamedTuple):
@@ -16,7 +17,6 @@ class Ranking(NamedTuple):
     counts: np.ndarray  # int32 [n_queries]: how many of the k columns are filled
 
 
-ALGORITHMS = ("taat", "maxscore")
 # taat is the default because it won every measurement, one thread (scripts/bench_exact.py):
 # MaxScore's speed over taat at k=10 / 100 / 1000 was 0.10 / 0.10 / 0.18 on SciFact BM25,
 # 0.45 / 0.51 / 0.28 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.03 / 0.04 /
@@ -40,8 +40,8 @@ def search(
     from sparsecli.kernels.topk import search_taat
     from sparsecli.search.batches import in_batches, positive_rows
 
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown exact search algorithm {algorithm!r}; use one of {ALGORITHMS}")
+    if algorithm not in EXACT_ALGORITHMS:
+        raise ValueError(f"unknown exact search algorithm {algorithm!r}; use one of {EXACT_ALGORITHMS}")
 
     kernel_fn, lists = search_taat, (index.term_ptr, index.post_docs, index.post_weights)
     if algorithm == "maxscore":
