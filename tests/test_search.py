@@ -98,7 +98,7 @@ def test_dense_group_floor_selection_equals_brute_force(k, weights):
 @ALGORITHMS
 @pytest.mark.parametrize("k", [1, 5, 10, 40])
 def test_drop_self_when_self_is_the_best_match(k, algorithm):
-    """Each query is a document, excluded from its own results: it is also its block's best
+    """Each query is a document, excluded from its own results: it is also its group's best
     score, which the dense selection's floor must not count."""
     rng = np.random.default_rng(5)
     docs = sp.random(2000, 30, density=0.3, random_state=rng, data_rvs=lambda n: rng.integers(1, 4, n)).tocsr()

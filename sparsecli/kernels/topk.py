@@ -238,10 +238,11 @@ def _top_of(maxima, n_groups):
 
 
 @nb.njit(inline="always")
-def _floor_reached_by(maxima, n_groups, need, hist):
+def _floor_reached_by(maxima, n_groups, top, need, hist):
     """Score bits that at least `need` maxima reach, at most one 1/64-octave bucket below the
-    need-th largest maximum; 1 (any nonzero score) when that lies over 4 octaves below the top."""
-    top_bucket = _top_of(maxima, n_groups) >> _FLOOR_SHIFT
+    need-th largest maximum; 1 (any nonzero score) when that lies over 4 octaves below the
+    top (the largest maximum)."""
+    top_bucket = top >> _FLOOR_SHIFT
     for d in range(_FLOOR_BUCKETS):
         hist[d] = 0
     for g in range(n_groups):
@@ -259,16 +260,18 @@ def _floor_reached_by(maxima, n_groups, need, hist):
 # Not inlined: inlined into search_taat's prange body it returned wrong documents (numba
 # 0.68.1), and one call a query costs nothing measurable.
 @nb.njit(cache=True)
-def _top_by_group_floor(acc_bits, n_docs, need, id_rank, skip, k, maxima, groups, hist, candidates, keys, scratch):
+def _top_by_group_floor(
+    acc_bits, n_docs, n_groups, need, id_rank, skip, k, maxima, groups, hist, candidates, keys, scratch
+):
     """Top k of a dense accumulator without a per-document heap. A floor that at least
     `need` group maxima reach is reached by at least `need` documents (need = k, plus one
     when a document is excluded, as it may hold one of those maxima), so only the groups
     whose maximum reaches it are scanned, branch-free, and their ~need candidates sorted.
     On SciFact BM25 (one thread, a query with its accumulation) k=1/10/40/100 went from
     4.6/6.6/13.7/21.6 us with the heap (buckets at k=100) to 4.4/5.1/7.5/9.0 us."""
-    n_groups = _group_count(need, n_docs)
     _group_maxima(acc_bits, n_docs, n_groups, maxima)
-    floor = _floor_reached_by(maxima, n_groups, need, hist)
+    top = _top_of(maxima, n_groups)
+    floor = _floor_reached_by(maxima, n_groups, top, need, hist)
     n_open = 0  # the groups that reach the floor, listed without a branch
     for g in range(n_groups):
         groups[n_open] = g
@@ -287,7 +290,7 @@ def _top_by_group_floor(acc_bits, n_docs, need, id_rank, skip, k, maxima, groups
     if n <= _INSERTION_MAX:
         _insertion_sort_desc(keys, 0, n)
     else:  # radix digits start at the highest bit in which the candidates' keys can differ
-        span = rank_key(_top_of(maxima, n_groups), 0) ^ rank_key(floor, 0) | _LOW32
+        span = rank_key(top, 0) ^ rank_key(floor, 0) | _LOW32
         bits = 0
         while span >> np.uint64(bits):
             bits += 1
@@ -388,9 +391,10 @@ def search_taat(
                 n_candidates = n_docs
             skip = exclude[q]
             need = k + (skip >= 0)
-            if dense and 0 < _group_count(need, n_docs) * 4 <= n_docs:
+            n_groups = _group_count(need, n_docs)
+            if dense and 0 < n_groups * 4 <= n_docs:
                 count = _top_by_group_floor(
-                    acc_bits, n_docs, need, id_rank, skip, k, maxima, groups, hist, touched, keys, scratch
+                    acc_bits, n_docs, n_groups, need, id_rank, skip, k, maxima, groups, hist, touched, keys, scratch
                 )
             elif k <= _HEAP_MAX:
                 count = _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, scratch.tmp, top)
