@@ -21,7 +21,7 @@ class Ranking(NamedTuple):
 # MaxScore's speed over taat at k=10 / 100 / 1000 was 0.10 / 0.10 / 0.18 on SciFact BM25,
 # 0.45 / 0.51 / 0.28 on a 1M-doc BM25-like synthetic (5.5 terms a query) and 0.03 / 0.04 /
 # 0.03 on SPLADE-like queries (30 terms, 300k docs). taat's floor-based top-k leaves MaxScore
-# little to save at these sizes.
+# little to save at these sizes. Block-max pruning lost by more still (search/blockmax.py).
 
 
 def search(
