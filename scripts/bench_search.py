@@ -6,6 +6,7 @@
     python scripts/bench_search.py --collections splade --splade-run runs/encode/<key>
     python scripts/bench_search.py --collections synthetic --query-cuts 4,5,6,8 --heap-factors 0.8,0.9
     python scripts/bench_search.py --collections synthetic --keep-indexes bench/indexes   # build once, resweep
+    python scripts/bench_search.py --collections splade --knn 10 --n-knns 0,5,10   # kNN refinement, both systems
 
 Collections:
   bm25       SciFact with sparsecli's BM25 vectors (bm25s runs on the same tokens);
@@ -14,7 +15,8 @@ Collections:
   splade     SciFact encoded with the real splade-tiny checkpoint (an encode run directory,
              made with `sparse encode` and reused from its run directory when it exists).
 Both approximate systems get the same build parameters (pyseismic-lsr's defaults) and the
-same grid of query_cut x heap_factor; accuracy@10 is measured against exact top-10 on the
+same grid of query_cut x heap_factor (x n_knn with --knn: both build a kNN graph of that
+many neighbours a document, its time counted in the build); accuracy@10 is measured against exact top-10 on the
 same vectors. Latency is single-threaded: every thread of this process is pinned to one core
 while searches are timed (pyseismic-lsr's batch_search with num_threads=1 still spreads over
 ~1.6 cores unpinned, which made it look twice as fast); the mean comes from batch calls
@@ -141,10 +143,13 @@ def accuracy(found: list[list[int]], truth, k=10) -> float:
 class Ours:
     name = "sparsecli-approx"
 
+    def __init__(self, knn: int = 0):
+        self.knn = knn
+
     def build(self, docs, folder: Path):
         from sparsecli.index import seismic
 
-        seismic.save(seismic.build(docs, seismic.SeismicParams()), folder)
+        seismic.save(seismic.build(docs, seismic.SeismicParams(knn=self.knn)), folder)
         return self.load(folder)  # memory-mapped, as served: the built arrays leave RSS
 
     def load(self, folder: Path):
@@ -157,21 +162,25 @@ class Ours:
 
         return Searcher(index, threads=1)
 
-    def batch(self, searcher, queries, k, cut, factor):
+    def batch(self, searcher, queries, k, cut, factor, n_knn):
         from sparsecli.search.approx import ApproxParams
 
-        ranking, _ = searcher.search(queries, k, ApproxParams(cut, factor))
+        ranking, _ = searcher.search(queries, k, ApproxParams(cut, factor, n_knn))
         return [ranking.docs[q, : ranking.counts[q]].tolist() for q in range(queries.n_rows)]
 
-    def one(self, searcher, queries, q, k, cut, factor):
+    def one(self, searcher, queries, q, k, cut, factor, n_knn):
         from sparsecli.search.approx import ApproxParams
 
         terms, weights = rows(queries, q)
-        return [searcher.search_one(terms.astype(np.int64), weights, k, ApproxParams(cut, factor))[0].tolist()]
+        params = ApproxParams(cut, factor, n_knn)
+        return [searcher.search_one(terms.astype(np.int64), weights, k, params)[0].tolist()]
 
 
 class PySeismic:
     name = "pyseismic-lsr"
+
+    def __init__(self, knn: int = 0):
+        self.knn = knn
 
     def build(self, docs, folder: Path):
         import seismic
@@ -183,7 +192,7 @@ class PySeismic:
             np.asarray(docs.data, dtype=np.float32),
             np.asarray(docs.indptr, dtype=np.int64),
         )
-        index = seismic.SeismicIndex.build_from_dataset(dataset, num_threads=0)
+        index = seismic.SeismicIndex.build_from_dataset(dataset, nknn=self.knn, num_threads=0)
         folder.mkdir(parents=True, exist_ok=True)
         index.save(str(folder / "index"))
         return index
@@ -202,20 +211,20 @@ class PySeismic:
         terms, weights = rows(queries, q)
         return np.array([str(t) for t in terms], dtype=seismic.get_seismic_string()), weights
 
-    def batch(self, index, queries, k, cut, factor):
+    def batch(self, index, queries, k, cut, factor, n_knn):
         import seismic
 
         prepared = [self._query(queries, q) for q in range(queries.n_rows)]
         ids = np.array([str(q) for q in range(queries.n_rows)], dtype=seismic.get_seismic_string())
         results = index.batch_search(
-            ids, [p[0] for p in prepared], [p[1] for p in prepared], k, cut, factor, num_threads=1
+            ids, [p[0] for p in prepared], [p[1] for p in prepared], k, cut, factor, n_knn=n_knn, num_threads=1
         )
         by_query = {r[0][0]: [int(d) for _, _, d in r] for r in results if r}  # results are not in input order
         return [by_query.get(str(q), []) for q in range(queries.n_rows)]
 
-    def one(self, index, queries, q, k, cut, factor):
+    def one(self, index, queries, q, k, cut, factor, n_knn):
         terms, weights = self._query(queries, q)
-        return [[int(d) for _, _, d in index.search(str(q), terms, weights, k, cut, factor)]]
+        return [[int(d) for _, _, d in index.search(str(q), terms, weights, k, cut, factor, n_knn=n_knn)]]
 
 
 def timed(fn, repeats):
@@ -233,14 +242,14 @@ def sweep(systems, queries, truth, k, repeats, latency_queries, grid):
     batch of the repeats; p50/p99: one call per query for the first latency_queries."""
     searchers = [(system, system.searcher(index)) for system, index in systems]
     for system, searcher in searchers:
-        system.batch(searcher, queries, k, 5, 0.9)  # warm-up (JIT compilation, page cache)
+        system.batch(searcher, queries, k, 5, 0.9, 0)  # warm-up (JIT compilation, page cache)
     records = []
-    for cut, factor in grid:
+    for cut, factor, n_knn in grid:
         best = {system.name: (float("inf"), None) for system, _ in searchers}
         for _ in range(repeats):
             for system, searcher in searchers:
                 start = time.perf_counter()
-                found = system.batch(searcher, queries, k, cut, factor)
+                found = system.batch(searcher, queries, k, cut, factor, n_knn)
                 seconds = time.perf_counter() - start
                 if seconds < best[system.name][0]:
                     best[system.name] = (seconds, found)
@@ -248,7 +257,7 @@ def sweep(systems, queries, truth, k, repeats, latency_queries, grid):
             singles = []
             for q in range(min(latency_queries, queries.n_rows)):
                 start = time.perf_counter()
-                system.one(searcher, queries, q, k, cut, factor)
+                system.one(searcher, queries, q, k, cut, factor, n_knn)
                 singles.append(time.perf_counter() - start)
             seconds, found = best[system.name]
             records.append(
@@ -256,6 +265,7 @@ def sweep(systems, queries, truth, k, repeats, latency_queries, grid):
                     "system": system.name,
                     "query_cut": cut,
                     "heap_factor": factor,
+                    "n_knn": n_knn,
                     "accuracy@10": round(accuracy(found, truth), 4),
                     "latency_mean_us": round(1e6 * seconds / queries.n_rows, 1),
                     "latency_p50_us": round(1e6 * float(np.percentile(singles, 50)), 1),
@@ -356,6 +366,10 @@ def main() -> None:
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--query-cuts", default=QUERY_CUTS, help="grid: comma-separated query_cut values")
     parser.add_argument("--heap-factors", default=HEAP_FACTORS, help="grid: comma-separated heap_factor values")
+    parser.add_argument("--knn", type=int, default=0, help="neighbours a document in both systems' kNN graphs")
+    parser.add_argument(
+        "--n-knns", default=None, help="grid: comma-separated n_knn values (default 0, and --knn when set)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "search")
     parser.add_argument(
         "--keep-indexes",
@@ -364,7 +378,13 @@ def main() -> None:
         help="build the approximate indexes here and reuse them (with their build records) when present",
     )
     args = parser.parse_args()
-    grid = [(int(c), float(h)) for c in args.query_cuts.split(",") for h in args.heap_factors.split(",")]
+    n_knns = args.n_knns or ("0" if not args.knn else f"0,{args.knn}")
+    grid = [
+        (int(c), float(h), int(n))
+        for c in args.query_cuts.split(",")
+        for h in args.heap_factors.split(",")
+        for n in n_knns.split(",")
+    ]
 
     import numba
 
@@ -406,9 +426,10 @@ def main() -> None:
         builds, built = {}, []
         with tempfile.TemporaryDirectory() as scratch:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-            base = args.keep_indexes / f"{collection}-{docs.n_rows}" if args.keep_indexes else Path(scratch)
+            name = f"{collection}-{docs.n_rows}" + (f"-knn{args.knn}" if args.knn else "")
+            base = args.keep_indexes / name if args.keep_indexes else Path(scratch)
             base.mkdir(parents=True, exist_ok=True)
-            for system in (Ours(), PySeismic()):
+            for system in (Ours(args.knn), PySeismic(args.knn)):
                 folder, record = base / system.name, base / f"{system.name}.build.json"
                 if record.exists():  # a kept index: its build record comes from the run that built it
                     index = system.load(folder)
@@ -460,12 +481,12 @@ def main() -> None:
         print(json.dumps(summary[collection], indent=1), flush=True)
     (args.out / "search.json").write_text(json.dumps({"summary": summary, "records": all_records}, indent=1) + "\n")
     lines = [
-        "| collection | system | query_cut | heap_factor | accuracy@10 | mean us | p50 us | p99 us | QPS | build s | index MB | peak RSS MB |",
-        "|" + "---|" * 12,
+        "| collection | system | query_cut | heap_factor | n_knn | accuracy@10 | mean us | p50 us | p99 us | QPS | build s | index MB | peak RSS MB |",
+        "|" + "---|" * 13,
     ]
     for r in all_records:
         lines.append(
-            f"| {r['collection']} | {r['system']} | {r.get('query_cut', '')} | {r.get('heap_factor', '')} | {r['accuracy@10']} | "
+            f"| {r['collection']} | {r['system']} | {r.get('query_cut', '')} | {r.get('heap_factor', '')} | {r.get('n_knn', '')} | {r['accuracy@10']} | "
             f"{r['latency_mean_us']} | {r.get('latency_p50_us', '')} | {r.get('latency_p99_us', '')} | {r['qps']} | {r.get('build_s', '')} | "
             f"{round(r['index_bytes'] / 1e6, 1) if 'index_bytes' in r else ''} | {round(r['peak_rss_bytes'] / 1e6, 1) if 'peak_rss_bytes' in r else ''} |"
         )

@@ -344,6 +344,9 @@ class SeismicIndexConfig:
     min_cluster_size: int = 2  # smaller clusters are dissolved into the others
     summary_energy: float = 0.4  # fraction of a block summary's L1 mass kept
     doc_cut: int = 15  # components of a document used to assign it to a cluster
+    knn: int = 0  # graph neighbours per document, for search.n_knn; 0 = none (costs one search a document)
+    knn_query_cut: int = 10  # the searches that find the neighbours, each document as a query
+    knn_heap_factor: float = 0.9
 
     def __post_init__(self) -> None:
         _check(self.n_postings > 0, "index.n_postings", "must be positive", "pass e.g. 3500")
@@ -358,6 +361,9 @@ class SeismicIndexConfig:
         _check(self.min_cluster_size >= 1, "index.min_cluster_size", "must be >= 1", "pass e.g. 2")
         _check(0 < self.summary_energy <= 1, "index.summary_energy", "must be in (0, 1]", "pass e.g. 0.4")
         _check(self.doc_cut > 0, "index.doc_cut", "must be positive", "pass e.g. 15")
+        _check(self.knn >= 0, "index.knn", "must be >= 0", "pass 0 for no graph, or e.g. 10")
+        _check(self.knn_query_cut > 0, "index.knn_query_cut", "must be positive", "pass e.g. 10")
+        _check(self.knn_heap_factor > 0, "index.knn_heap_factor", "must be positive", "pass e.g. 0.9")
 
 
 @dataclass
@@ -386,6 +392,7 @@ class SearchParams:
     # Approximate search (index=seismic) only:
     query_cut: int = 10  # only the query's largest terms open their posting lists
     heap_factor: float = 0.9  # stop at the first block whose summary score < heap_factor x the k-th score
+    n_knn: int = 0  # also score this many kNN-graph neighbours of each result (needs index.knn >= n_knn)
     accuracy: bool = True  # also run exact search on the same vectors and report accuracy@10 and @k
 
     def __post_init__(self) -> None:
@@ -399,6 +406,7 @@ class SearchParams:
         )
         _check(self.query_cut > 0, "search.query_cut", "must be positive", "pass e.g. 10")
         _check(self.heap_factor > 0, "search.heap_factor", "must be positive", "pass e.g. 0.9")
+        _check(self.n_knn >= 0, "search.n_knn", "must be >= 0", "pass 0 for no refinement")
         _check(self.batch_size > 0, "search.batch_size", "must be positive", "pass e.g. 2048")
         _check(
             bool(self.tag) and not any(c.isspace() for c in self.tag),

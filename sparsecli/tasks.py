@@ -280,11 +280,12 @@ def _search(run: RunDir, conf, _prepared) -> None:
     stats: dict = {"k": params.k, "drop_self": drop_self, "search": params.name}
     with run.timer("search"):
         if approximate:
-            settings = approx.ApproxParams(params.query_cut, params.heap_factor)
+            settings = approx.ApproxParams(params.query_cut, params.heap_factor, params.n_knn)
             ranking, scored = approx.search(index, queries, params.k, settings, exclude, params.batch_size)
             stats.update(
                 query_cut=params.query_cut,
                 heap_factor=params.heap_factor,
+                n_knn=params.n_knn,
                 docs_scored_mean=round(float(scored.mean()), 3) if len(scored) else 0.0,
             )
         else:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sparsecli.errors import InputError
+from sparsecli.errors import ConfigError, InputError
 from sparsecli.index import inverted, seismic
 from sparsecli.kernels.seismic import _mass_cut
 from sparsecli.search import approx, exact
@@ -52,13 +52,13 @@ def test_build_is_deterministic_and_thread_independent():
     import numba
 
     docs, _ = collection(seed=4)
-    first = seismic.build(docs, seismic.SeismicParams(n_postings=20))
+    first = seismic.build(docs, seismic.SeismicParams(n_postings=20, knn=3))
     numba.set_num_threads(1)
     try:
-        second = seismic.build(docs, seismic.SeismicParams(n_postings=20))
+        second = seismic.build(docs, seismic.SeismicParams(n_postings=20, knn=3))
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    assert first.arrays.keys() == second.arrays.keys()
+    assert first.arrays.keys() == second.arrays.keys() and "knn" in first.arrays
     for name in first.arrays:
         np.testing.assert_array_equal(first.arrays[name], second.arrays[name], err_msg=name)
 
@@ -110,3 +110,61 @@ def test_cli_approximate_search_reports_accuracy(sparse):
     assert "accuracy@5 vs exact" in ev.stdout.replace("\n", " ") or "accuracy" in ev.stdout
     report = json.loads((ev.run_dir / "report.json").read_text())
     assert report["runs"][0]["accuracy"] == {"accuracy@5": 1.0, "accuracy@10": 1.0}
+
+
+def brute_force_neighbours(docs, n):
+    """Each document's n best inner products among the others, ties by id descending."""
+    matrix = sp.csr_matrix((docs.data, docs.indices, docs.indptr), shape=(docs.n_rows, docs.n_cols))
+    scores = (matrix @ matrix.T).toarray()
+    ids = docs.ids.tolist()
+    out = []
+    for d, row in enumerate(scores):
+        found = sorted(((s, ids[o].encode(), o) for o, s in enumerate(row) if s > 0 and o != d), reverse=True)
+        out.append([o for _, _, o in found[:n]] + [-1] * (n - len(found[:n])))
+    return out
+
+
+def test_knn_graph_with_exhaustive_search_is_the_exact_graph():
+    docs, _ = collection(n_docs=400, n_terms=120, seed=6)
+    params = seismic.SeismicParams(n_postings=10**6, knn=5, knn_query_cut=1000, knn_heap_factor=1e-6)
+    index = seismic.build(docs, params)
+    assert index.arrays["knn"].tolist() == brute_force_neighbours(docs, 5)
+
+
+def test_knn_refinement_scores_the_neighbours_of_every_result(tmp_path):
+    """With query_cut=1 the search finds only documents holding the query's largest term; the
+    refinement adds their graph neighbours, and the result is the exact top 10 of both sets."""
+    docs, queries = collection(n_docs=600, n_terms=80, seed=8)
+    params = seismic.SeismicParams(n_postings=10**6, knn=4, knn_query_cut=1000, knn_heap_factor=1e-6)
+    seismic.save(seismic.build(docs, params), tmp_path / "index")
+    index = seismic.load(tmp_path / "index")
+    searcher = approx.Searcher(index, threads=1)
+    plain, plain_scored = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6))
+    refined, refined_scored = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6, n_knn=4))
+    truth = exact.search(inverted.build(docs), queries, 600)
+    exact_rank = [dict(zip(truth.docs[q, : truth.counts[q]].tolist(), range(600))) for q in range(queries.n_rows)]
+    graph = index.arrays["knn"]
+    improved = 0
+    for q in range(queries.n_rows):
+        found = plain.docs[q, : plain.counts[q]].tolist()
+        pool = set(found) | {int(n) for d in found for n in graph[d] if n >= 0}
+        expected = sorted((d for d in pool if d in exact_rank[q]), key=exact_rank[q].get)[:10]
+        assert refined.docs[q, : refined.counts[q]].tolist() == expected
+        improved += expected != found
+    assert improved > 0 and (refined_scored >= plain_scored).all()
+    again, _ = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6))  # neighbours left no visited bits
+    assert np.array_equal(again.docs, plain.docs)
+    with pytest.raises(ConfigError, match="n_knn"):
+        searcher.search(queries, 10, approx.ApproxParams(1, 1e-6, n_knn=5))
+
+
+def test_cli_knn_graph_and_refinement(sparse):
+    enc = sparse("encode", "data=beir", f"data.path={TINY}")
+    idx = sparse("index", f"encode_run={enc.run_dir}", "index=seismic", "index.knn=3")
+    assert idx.exit_code == 0, idx.stderr
+    srch = sparse("search", f"index_run={idx.run_dir}", "search=approx_r95", "search.n_knn=3")
+    assert srch.exit_code == 0, srch.stderr
+    stats = json.loads((srch.run_dir / "stats.json").read_text())
+    assert stats["n_knn"] == 3 and stats["accuracy@10"] == 1.0
+    too_many = sparse("search", f"index_run={idx.run_dir}", "search=approx", "search.n_knn=4")
+    assert too_many.exit_code == 2 and "index.knn=4" in too_many.stderr

@@ -9,7 +9,9 @@ Arrays (all memory-mappable .npy beside a versioned manifest):
 - summaries, per segment of <= 255 blocks of a list (list_seg_ptr), component-major:
   seg_comp_ptr, sum_comp, comp_count (uint8) with comp_sample (the entry offset of every
   16th component), and for each entry the block within its segment (sum_block, uint8) and
-  an 8-bit code (sum_code); block_min / block_step dequantise: weight = min + code x step.
+  an 8-bit code (sum_code); block_min / block_step dequantise: weight = min + code x step;
+- optionally knn [n_docs, knn]: each document's approximate nearest neighbours by inner
+  product, best first, -1 padded, found by searching the index with the document itself.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SeismicParams(NamedTuple):
     min_cluster_size: int = 2
     summary_energy: float = 0.4
     doc_cut: int = 15
+    knn: int = 0  # neighbours kept per document for search-time refinement; 0 = no graph
+    knn_query_cut: int = 10  # search settings that find them, each document as a query
+    knn_heap_factor: float = 0.9
     seed: int = 42
 
 
@@ -235,6 +240,8 @@ def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
         "id_rank": id_rank,
         "doc_by_rank": doc_by_rank,
     }
+    if params.knn > 0:
+        arrays["knn"] = _knn_graph(SeismicIndex(arrays, scale, docs.ids, params._asdict()), docs, params)
     log.info(
         "seismic index: %d docs, %d blocks, %d summary entries, built in %.1fs",
         len(indptr) - 1,
@@ -243,6 +250,19 @@ def build(docs: SparseVectors, params: SeismicParams) -> SeismicIndex:
         time.perf_counter() - started,
     )
     return SeismicIndex(arrays, scale, docs.ids, params._asdict())
+
+
+def _knn_graph(index: SeismicIndex, docs: SparseVectors, params: SeismicParams) -> np.ndarray:
+    """Each document's params.knn best matches among the others, through approximate search."""
+    from sparsecli.search.approx import ApproxParams, Searcher
+
+    own = np.arange(index.n_docs, dtype=np.int32)
+    settings = ApproxParams(params.knn_query_cut, params.knn_heap_factor)
+    log.info("seismic: kNN graph, %d neighbours a document", params.knn)
+    ranking, _ = Searcher(index).search(docs, params.knn, settings, exclude=own)
+    graph = ranking.docs.astype(np.int32)
+    graph[np.arange(params.knn)[None, :] >= ranking.counts[:, None]] = -1
+    return graph
 
 
 def save(index: SeismicIndex, folder: Path) -> None:
@@ -264,6 +284,7 @@ def load(folder: Path, *, verify: bool = False) -> SeismicIndex:
         and a["block_doc_ptr"][-1] == len(a["block_docs"])
         and len(a["sum_comp"]) == len(a["comp_count"]) == a["seg_comp_ptr"][-1]
         and len(a["sum_code"]) == len(a["sum_block"]) == int(a["comp_count"].sum(dtype=np.int64))
+        and ("knn" not in a or (a["knn"].ndim == 2 and len(a["knn"]) == index.n_docs))
     )
     if not consistent:
         raise InputError(

@@ -535,6 +535,8 @@ def search_seismic(
     id_rank,
     doc_by_rank,
     exclude,
+    knn,
+    n_knn,
     max_blocks,
     max_block_docs,
     dense_ws,
@@ -549,7 +551,11 @@ def search_seismic(
     dense_ws [threads, n_terms] (zeros) and visited_ws [threads, n_docs // 8 + 1] (a zeroed
     bitset) are workspaces kept by the caller across calls, so that a single query allocates
     nothing proportional to the collection; each query leaves them zeroed. A bit per document
-    rather than a query stamp: 1/32 of the bytes keeps the set in L2, 8-10% faster. max_blocks
+    rather than a query stamp: 1/32 of the bytes keeps the set in L2, 8-10% faster.
+
+    knn [n_docs, width] holds each document's nearest neighbours (-1 pads short rows). With
+    n_knn > 0, the first n_knn neighbours of every result are scored too, when not yet
+    scored (Seismic's kNN refinement): a near miss is often a neighbour of a hit. max_blocks
     (per list) and max_block_docs size the per-query buffers; computing them here would cost
     a pass over every block on each call.
     """
@@ -571,6 +577,9 @@ def search_seismic(
         f32 = np.zeros(1, dtype=np.float32)
         u32 = f32.view(np.uint32)
         pending = np.empty(max_block_docs, dtype=np.int64)
+        hops = min(n_knn, knn.shape[1])
+        results = np.empty(max(k, 1), dtype=np.uint64)
+        neighbours = np.empty(max(k * hops, 1), dtype=np.int64)
         four = np.zeros(4, dtype=np.float32)
         entries_per_line = max(1, 64 // fwd_entries.itemsize)
         for q in range(lo_q, hi_q):
@@ -669,16 +678,40 @@ def search_seismic(
                         if size == k:
                             threshold = score_of(heap[0], f32, u32)
                     j += width
+            n_neighbours = 0
+            if hops > 0:
+                results[:size] = heap[:size]  # the heap changes as neighbours enter
+                for r in range(size):
+                    source = doc_by_rank[np.int64(results[r] & _LOW32)]
+                    for j in range(hops):
+                        d = np.int64(knn[source, j])
+                        if d < 0:
+                            break
+                        byte = np.uint64(d) >> np.uint64(3)
+                        bit = np.uint8(1) << np.uint8(d & 7)
+                        if visited[byte] & bit or d == exclude[q]:
+                            continue
+                        visited[byte] |= bit
+                        neighbours[n_neighbours] = d
+                        n_neighbours += 1
+                        s = _dot(dense, fwd_entries, fwd_ptr[d], fwd_ptr[d + 1], term_bits) * fwd_scale
+                        if s <= 0 or (size == k and s < threshold):
+                            continue
+                        size = offer(heap, size, k, rank_key(_bits(s, f32, u32), id_rank[d]))
+                        if size == k:
+                            threshold = score_of(heap[0], f32, u32)
             top = np.sort(heap[:size])
             for r in range(size):
                 key = top[size - 1 - r]
                 out_doc[q, r] = doc_by_rank[np.int64(key & _LOW32)]
                 out_score[q, r] = score_of(key, f32, u32)
             out_count[q] = size
-            out_scored[q] = scored
+            out_scored[q] = scored + n_neighbours
             for p in range(qlo, qhi):
                 dense[q_terms[p]] = 0.0
-            for o in range(n_opened):  # every set bit came from an opened block
+            for o in range(n_opened):  # every set bit came from an opened block or a neighbour
                 for i in range(block_doc_ptr[opened[o]], block_doc_ptr[opened[o] + 1]):
                     visited[block_docs[i] >> 3] = 0
+            for j in range(n_neighbours):
+                visited[neighbours[j] >> 3] = 0
     return out_count

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sparsecli.errors import ConfigError
 from sparsecli.index.seismic import SeismicIndex
 from sparsecli.io.vectors import SparseVectors
 from sparsecli.search.batches import in_batches, positive_rows
@@ -15,6 +16,7 @@ from sparsecli.search.exact import Ranking
 class ApproxParams(NamedTuple):
     query_cut: int = 10  # only the query's largest terms open their posting lists
     heap_factor: float = 0.9  # stop at the first block whose summary score < heap_factor x the k-th score
+    n_knn: int = 0  # also score this many graph neighbours of every result (the index needs knn >= n_knn)
 
 
 # The index arrays search_seismic takes, in its order.
@@ -50,6 +52,7 @@ class Searcher:
         a = index.arrays
         self.max_blocks = int(np.diff(a["list_block_ptr"]).max(initial=1))
         self.max_block_docs = int(np.diff(a["block_doc_ptr"]).max(initial=1))
+        self.knn = a.get("knn", np.zeros((index.n_docs, 0), dtype=np.int32))  # indexes built without a graph
         self._index_args = (
             *(a[name] for name in _KERNEL_ARRAYS),
             index.term_bits,
@@ -63,6 +66,12 @@ class Searcher:
         """The kernel over query rows (indptr, terms, weights), with this searcher's workspaces."""
         from sparsecli.kernels.seismic import search_seismic
 
+        if params.n_knn > self.knn.shape[1]:
+            raise ConfigError(
+                f"search.n_knn={params.n_knn} but the index holds {self.knn.shape[1]} neighbours a document",
+                where="search.n_knn",
+                fix=f"lower search.n_knn to <= {self.knn.shape[1]}, or rebuild with index.knn={params.n_knn}",
+            )
         q_ptr, q_terms, q_weights = rows
         search_seismic(
             q_ptr,
@@ -73,6 +82,8 @@ class Searcher:
             np.float32(params.heap_factor),
             *self._index_args,
             skip,
+            self.knn,
+            params.n_knn,
             self.max_blocks,
             self.max_block_docs,
             self.dense,
