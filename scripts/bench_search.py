@@ -15,9 +15,9 @@ Collections:
   splade     SciFact encoded with the real splade-tiny checkpoint (an encode run directory,
              made with `sparse encode` and reused from its run directory when it exists).
 Both approximate systems get the same build parameters (pyseismic-lsr's defaults) and the
-same grid of query_cut x heap_factor (x n_knn with --knn: both build a kNN graph of that
-many neighbours a document, its time counted in the build); accuracy@10 is measured against exact top-10 on the
-same vectors. Latency is single-threaded: every thread of this process is pinned to one core
+same grid of query_cut x heap_factor; with --knn both also build a kNN graph of that many
+neighbours a document (its time counted in the build) and the grid spans n_knn too.
+accuracy@10 is measured against exact top-10 on the same vectors. Latency is single-threaded: every thread of this process is pinned to one core
 while searches are timed (pyseismic-lsr's batch_search with num_threads=1 still spreads over
 ~1.6 cores unpinned, which made it look twice as fast); the mean comes from batch calls
 (best of --repeats), p50/p99 from one call per query. Peak RSS is the process high-water mark during the build
