@@ -18,9 +18,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sparsecli.kernels.topk import offer, rank_key, score_of
+from sparsecli.kernels.topk import floor_of, offer, rank_key, write_ranked
 
-_LOW32 = np.uint64(0xFFFFFFFF)
 _BUCKET_SHIFT = 17  # bound buckets 1/64 octave wide below the largest bound
 _BUCKETS = 512  # 8 octaves; lower bounds share the last bucket
 
@@ -164,17 +163,11 @@ def search_blockmax(
                         doc = pos_doc[pos]
                         if u32[0] >= bar and doc != skip:
                             size = offer(heap, size, k, rank_key(u32[0], id_rank[doc]))
-                            if size == k:
-                                bar = np.uint32(heap[0] >> np.uint64(32)) & np.uint32(0x7FFFFFFF)
+                            bar = floor_of(heap, size, k)
                 first = starts[bucket]
             for i in range(n_touched):
                 bound[touched[i]] = 0.0
             for p in range(n):
                 q_slot[q_terms[qlo + p]] = -1
-            top_keys = np.sort(heap[:size])
-            for r in range(size):
-                key = top_keys[size - 1 - r]
-                out_doc[q, r] = doc_by_rank[np.int64(key & _LOW32)]
-                out_score[q, r] = score_of(key, f32, u32)
-            out_count[q] = size
+            out_count[q] = write_ranked(heap, size, doc_by_rank, f32, u32, out_doc[q], out_score[q])
     return out_count

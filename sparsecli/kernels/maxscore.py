@@ -19,9 +19,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sparsecli.kernels.topk import offer, rank_key, score_of
+from sparsecli.kernels.topk import offer, rank_key, score_of, write_ranked
 
-_LOW32 = np.uint64(0xFFFFFFFF)
 _MARGIN = 1e-4  # relative: prune only below (1 - margin) x the k-th score
 
 
@@ -142,10 +141,5 @@ def search_maxscore(
                         while first < n and cum[first] < bar:
                             first += 1
                 contrib[:n] = 0.0
-            top = np.sort(heap[:size])
-            for r in range(size):
-                key = top[size - 1 - r]
-                out_doc[q, r] = doc_by_rank[np.int64(key & _LOW32)]
-                out_score[q, r] = score_of(key, f32, u32)
-            out_count[q] = size
+            out_count[q] = write_ranked(heap, size, doc_by_rank, f32, u32, out_doc[q], out_score[q])
     return out_count

@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from sparsecli.kernels.prefetch import prefetch
-from sparsecli.kernels.topk import offer, rank_key, score_of, sift_down_min
+from sparsecli.kernels.topk import offer, rank_key, score_of, sift_down_min, write_ranked
 
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -700,12 +700,7 @@ def search_seismic(
                         size = offer(heap, size, k, rank_key(_bits(s, f32, u32), id_rank[d]))
                         if size == k:
                             threshold = score_of(heap[0], f32, u32)
-            top = np.sort(heap[:size])
-            for r in range(size):
-                key = top[size - 1 - r]
-                out_doc[q, r] = doc_by_rank[np.int64(key & _LOW32)]
-                out_score[q, r] = score_of(key, f32, u32)
-            out_count[q] = size
+            out_count[q] = write_ranked(heap, size, doc_by_rank, f32, u32, out_doc[q], out_score[q])
             out_scored[q] = scored + n_neighbours
             for p in range(qlo, qhi):
                 dense[q_terms[p]] = 0.0

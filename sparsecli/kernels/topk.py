@@ -182,8 +182,20 @@ def offer(heap, size, k, key):
     return size
 
 
+@nb.njit(cache=True)
+def write_ranked(heap, size, doc_by_rank, f32, u32, out_doc, out_score):
+    """A query's heap of rank keys into its output rows, best first; returns size.
+    f32 and u32 are two views of one 4-byte scratch."""
+    top = np.sort(heap[:size])
+    for r in range(size):
+        key = top[size - 1 - r]
+        out_doc[r] = doc_by_rank[np.int64(key & _LOW32)]
+        out_score[r] = score_of(key, f32, u32)
+    return size
+
+
 @nb.njit(inline="always")
-def _floor(heap, size, k):
+def floor_of(heap, size, k):
     """Score bits below which nothing can enter the heap (scores are non-negative, so their
     bits order like the floats); 1 until the heap is full, so that zeros never enter."""
     return np.uint32(heap[0] >> np.uint64(32)) & ~_SIGN if size == k else np.uint32(1)
@@ -200,7 +212,7 @@ def _heap_of_scores(acc_bits, touched, n_candidates, dense, id_rank, skip, k, he
         doc = i if dense else touched[i]
         if acc_bits[doc] >= floor and doc != skip:
             size = offer(heap, size, k, rank_key(acc_bits[doc], id_rank[doc]))
-            floor = _floor(heap, size, k)
+            floor = floor_of(heap, size, k)
     return _drain(heap, size, out)
 
 

@@ -18,9 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sparsecli.index.inverted import InvertedIndex, quantized
+from sparsecli.index.inverted import InvertedIndex
 from sparsecli.io.vectors import SparseVectors
-from sparsecli.search.exact import Ranking
+from sparsecli.search.exact import Ranking, run_kernel
 
 
 class BlockMaxIndex(NamedTuple):
@@ -79,26 +79,6 @@ def search(
     index: BlockMaxIndex, queries: SparseVectors, k: int, exclude: np.ndarray | None = None, batch_size: int = 2048
 ) -> Ranking:
     """Top-k of every query: the same ranking and score bits as exact.search."""
-    import numba
-
     from sparsecli.kernels.blockmax import search_blockmax
-    from sparsecli.search.batches import in_batches, positive_rows
 
-    def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
-        search_blockmax(
-            *index[:8],
-            q_ptr,
-            q_terms,
-            q_weights,
-            index.id_rank,
-            index.doc_by_rank,
-            skip,
-            k,
-            numba.get_num_threads(),
-            docs,
-            scores,
-            counts,
-        )
-
-    rows = positive_rows(queries, quantized(queries.data, index.quantize))
-    return in_batches(rows, k, exclude, batch_size, kernel)
+    return run_kernel(search_blockmax, index[:8], index, queries, k, exclude, batch_size)

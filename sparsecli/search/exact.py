@@ -34,11 +34,8 @@ def search(
 ) -> Ranking:
     """Top-k of every query. The algorithms return identical rankings and scores; they
     differ only in speed."""
-    import numba
-
     from sparsecli.kernels.maxscore import search_maxscore
     from sparsecli.kernels.topk import search_taat
-    from sparsecli.search.batches import in_batches, positive_rows
 
     if algorithm not in EXACT_ALGORITHMS:
         raise ValueError(f"unknown exact search algorithm {algorithm!r}; use one of {EXACT_ALGORITHMS}")
@@ -46,10 +43,19 @@ def search(
     kernel_fn, lists = search_taat, (index.term_ptr, index.post_docs, index.post_weights)
     if algorithm == "maxscore":
         kernel_fn, lists = search_maxscore, (*lists, index.term_max)
+    return run_kernel(kernel_fn, lists, index, queries, k, exclude, batch_size)
+
+
+def run_kernel(kernel_fn, arrays: tuple, index, queries: SparseVectors, k: int, exclude, batch_size: int) -> Ranking:
+    """An exact kernel with search_taat's contract, its own index arrays first, over every
+    query in batches. `index` supplies id_rank, doc_by_rank and quantize."""
+    import numba
+
+    from sparsecli.search.batches import in_batches, positive_rows
 
     def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
         kernel_fn(
-            *lists,
+            *arrays,
             q_ptr,
             q_terms,
             q_weights,
