@@ -34,7 +34,7 @@ def load(folder: Path):
 
 
 def tokenize(docs, queries):
-    from sparsecli.config import AnalyzerConfig
+    from sparsecli.text.config import AnalyzerConfig
     from sparsecli.encode.context import document_text
     from sparsecli.text.analyzer import Analyzer
 
@@ -47,10 +47,10 @@ def tokenize(docs, queries):
 def build_ours(doc_ids, doc_tokens, query_tokens, k1, b):
     from collections import Counter
 
-    from sparsecli.config import BM25Config
-    from sparsecli.encode.bm25 import weigh
-    from sparsecli.encode.terms import count_corpus, count_queries
-    from sparsecli.index import inverted
+    from sparsecli.encode.bm25.config import BM25Config
+    from sparsecli.encode.bm25.encoder import weigh
+    from sparsecli.encode.bm25.terms import count_corpus, count_queries
+    from sparsecli.retrieval.exact import index as inverted
     from sparsecli.io.arrays import StringArray
     from sparsecli.io.vectors import SparseVectors
 
@@ -97,7 +97,7 @@ def main() -> None:
     import bm25s
     import numba
 
-    from sparsecli.search.exact import search
+    from sparsecli.retrieval.exact.search import search
 
     docs, queries = load(args.data)
     doc_tokens, query_tokens = tokenize(docs, queries)

@@ -92,9 +92,9 @@ def main() -> None:
 
     import torch
 
-    from sparsecli.config import Device, DType, SideConfig
-    from sparsecli.encode.hf import LoadOptions
-    from sparsecli.encode.sides import SideFactory
+    from sparsecli.encode.lsr.config import Device, DType, SideConfig
+    from sparsecli.encode.lsr.hf import LoadOptions
+    from sparsecli.encode.lsr.sides import SideFactory
 
     model_dir = args.model
     if args.random_model:

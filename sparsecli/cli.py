@@ -6,7 +6,8 @@
     sparse eval search_run=runs/search/<key>          # -> runs/eval/<key>/metrics.json
 
 Everything after the command is a Hydra override; `sparse <command> --help` lists the
-config groups. Heavy libraries are imported only inside commands, so `sparse --help` is instant.
+config groups. The commands come from the registry (sparsecli/commands/), whose modules
+import only config classes, so `sparse --help` is instant.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
+
+from sparsecli.commands import Command, commands
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,7 +34,7 @@ HYDRA_ARGS = dict(
 
 
 def complete_overrides(incomplete: str) -> list[str]:
-    from sparsecli.hydra_app import available_options
+    from sparsecli.runs.groups import available_options
 
     group, sep, prefix = incomplete.partition("=")
     if not sep:
@@ -39,45 +42,44 @@ def complete_overrides(incomplete: str) -> list[str]:
     return [f"{group}={option}" for option in sorted(available_options(group) or ()) if option.startswith(prefix)]
 
 
-Overrides = typer.Argument(None, help="Hydra overrides", autocompletion=complete_overrides, show_default=False)
+def _version(value: bool) -> None:
+    if value:
+        from sparsecli import __version__
+
+        typer.echo(f"sparsecli {__version__}")
+        raise typer.Exit()
 
 
-def _run(command: str, overrides: Optional[List[str]]) -> None:
-    from sparsecli.hydra_app import run
-
-    run(command, list(overrides or []))
-
-
-@app.command(**HYDRA_ARGS)
-def encode(overrides: Optional[List[str]] = Overrides) -> None:
-    """Encode a collection's documents and queries into sparse vectors (data=, encoder=)."""
-    _run("encode", overrides)
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the sparsecli version and exit."
+    ),
+) -> None:
+    """Reproducible experiments with sparse retrieval: encode -> index -> search -> eval."""
 
 
-@app.command(**HYDRA_ARGS)
-def index(overrides: Optional[List[str]] = Overrides) -> None:
-    """Build an index over an encode run's documents (encode_run=, index=)."""
-    _run("index", overrides)
+def _add(command: Command) -> None:
+    def run(
+        overrides: Optional[List[str]] = typer.Argument(
+            None, help="Hydra overrides", autocompletion=complete_overrides, show_default=False
+        ),
+    ) -> None:
+        from sparsecli.runs.bridge import run as run_command
+
+        run_command(command.name, list(overrides or []))
+
+    app.command(command.name, help=command.help, **HYDRA_ARGS)(run)
 
 
-@app.command(**HYDRA_ARGS)
-def search(overrides: Optional[List[str]] = Overrides) -> None:
-    """Rank documents for the encoded queries and write a TREC run (index_run=, search=)."""
-    _run("search", overrides)
-
-
-@app.command("eval", **HYDRA_ARGS)
-def evaluate(overrides: Optional[List[str]] = Overrides) -> None:
-    """Score one or more search runs with ir-measures, with paired significance tests (search_run=)."""
-    _run("eval", overrides)
+for _command in commands().values():
+    _add(_command)
 
 
 @app.command()
 def version() -> None:
-    """Print the sparsecli version."""
-    from sparsecli import __version__
-
-    typer.echo(__version__)
+    """Print the sparsecli version (as --version does)."""
+    _version(True)
 
 
 def main() -> None:

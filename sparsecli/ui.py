@@ -18,16 +18,32 @@ from typing import Iterator
 log = logging.getLogger("sparsecli")
 
 _console = None
+LOG_WIDTH = 160  # columns of a table written to a file or a pipe, where nothing wraps it again
 _progress_mode = "auto"  # auto | bar | log | none
 _progress_interval = 10.0
 
 
+def _sized(out):
+    """A Rich console as wide as its terminal, or LOG_WIDTH when writing to a file or pipe."""
+    if not out.is_terminal:
+        out.width = LOG_WIDTH
+    return out
+
+
+def results_console():
+    """stdout, for results."""
+    from rich.console import Console
+
+    return _sized(Console(file=sys.stdout, soft_wrap=False))
+
+
 def console():
+    """stderr, for logs, progress and summaries."""
     global _console
     if _console is None:
         from rich.console import Console
 
-        _console = Console(stderr=True)
+        _console = _sized(Console(stderr=True))
     return _console
 
 
@@ -47,18 +63,47 @@ def console_handler() -> logging.Handler:
     return handler
 
 
+class AttemptLog(logging.FileHandler):
+    """The log file of one attempt, which also receives the traceback of an unexpected error."""
+
+
 def file_handler(path: str) -> logging.Handler:
     """One log file per attempt, so reruns in a cached run directory never interleave."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, delay=True, encoding="utf-8")
+    handler = AttemptLog(path, delay=True, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     return handler
 
 
-def error(line: str) -> None:
-    """The single line a user sees for an error they can fix."""
-    sys.stderr.write(f"error: {line}\n")
+def attempt_log() -> AttemptLog | None:
+    """The current attempt's log file handler, as configured by Hydra's job logging."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, AttemptLog):
+            return handler
+    return None
+
+
+def message(line: str) -> None:
+    """One line on stderr, outside logging (so never interleaved with a progress bar)."""
+    sys.stderr.write(f"{line}\n")
     sys.stderr.flush()
+
+
+def error(line: str) -> None:
+    """The single line a user sees for an error."""
+    message(f"error: {line}")
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A table on stderr: summaries that are not a command's results."""
+    from rich.table import Table
+
+    shown = Table(title=title, title_justify="left")
+    for column in header:
+        shown.add_column(column, overflow="fold")
+    for row in rows:
+        shown.add_row(*row)
+    console().print(shown)
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -94,6 +139,9 @@ class _LogTracker:
         now = time.monotonic()
         rate = self.done / max(now - self.start, 1e-9)
         log.info(f"{self.description}: {self.done} {self.unit} in {now - self.start:.1f}s ({rate:,.0f} {self.unit}/s)")
+
+    def stop(self) -> None:
+        pass
 
 
 class _BarTracker:
@@ -135,12 +183,18 @@ class _BarTracker:
         self._progress.stop()
         self._log.close()
 
+    def stop(self) -> None:
+        self._progress.stop()
+
 
 class _NullTracker:
     def advance(self, n: int = 1) -> None:
         pass
 
     def close(self) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
 
@@ -158,5 +212,7 @@ def progress(description: str, total: int | None = None, unit: str = "items") ->
         tracker = _NullTracker()
     try:
         yield tracker
-    finally:
-        tracker.close()
+    except BaseException:
+        tracker.stop()  # no "done in 8.4s" line: the error or interruption speaks last
+        raise
+    tracker.close()

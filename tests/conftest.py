@@ -36,7 +36,9 @@ def full_pipeline(sparse, *encode_args) -> tuple[Path, dict]:
     enc = sparse("encode", *encode_args)
     assert enc.exit_code == 0, enc.stderr
     idx = sparse("index", f"encode_run={enc.run_dir}")
+    assert idx.exit_code == 0, idx.stderr
     srch = sparse("search", f"index_run={idx.run_dir}")
+    assert srch.exit_code == 0, srch.stderr
     ev = sparse("eval", f"search_run={srch.run_dir}")
     assert ev.exit_code == 0, ev.stderr
     return enc.run_dir, json.loads((ev.run_dir / "metrics.json").read_text())

@@ -3,8 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from sparsecli.config import AnalyzerConfig, BM25Config, BM25Variant, StemmerName
-from sparsecli.encode import bm25
+from sparsecli.encode.bm25.config import BM25Config, BM25Variant
+from sparsecli.text.config import AnalyzerConfig, StemmerName
+from sparsecli.encode.bm25 import encoder as bm25
 
 
 def lucene_length_reference(length: int) -> int:

@@ -225,14 +225,6 @@ def test_unknown_config_group_value(sparse, runs):
     assert sweep.exit_code == 2 and "search=fast" in single_error_line(sweep)
 
 
-def test_bad_value_fails_before_any_work(sparse, runs):
-    result = sparse("encode", "data=beir", f"data.path={TINY}", "encoder.b=2")
-    assert result.exit_code == 2 and "encoder.b: must be in [0, 1]" in single_error_line(result)
-    assert_nothing_left(runs, "encode")
-    typed = sparse("encode", "data=beir", f"data.path={TINY}", "encoder.k1=abc")
-    assert typed.exit_code == 1 and "encoder.k1" in typed.stderr
-
-
 # --------------------------------------------------------------------------- Hydra features
 
 

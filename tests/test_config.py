@@ -5,10 +5,17 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from sparsecli import config as schemas
+from sparsecli.commands import get
+from sparsecli.data.config import DataConfig, DataFormat
+from sparsecli.encode.bm25.config import BM25Config
 from sparsecli.errors import ConfigError
-from sparsecli.hydra_app import available_options, key_config, register
-from sparsecli.rundir import compute_key
+from sparsecli.retrieval.exact.config import ExactAlgorithm, ExactSearchConfig
+from sparsecli.retrieval.seismic.config import ApproxSearchConfig
+from sparsecli.runs.bridge import register
+from sparsecli.runs.groups import available_options
+from sparsecli.runs.keys import run_key
+
+from conftest import TINY
 
 
 @pytest.fixture(autouse=True)
@@ -23,16 +30,20 @@ def load(command, *overrides):
     return cfg, OmegaConf.to_object(cfg)
 
 
+def key(command, *overrides):
+    return run_key(get(command), load(command, *overrides)[1])[0]
+
+
 @pytest.mark.parametrize("name", sorted(available_options("data") - {"beir", "msmarco", "irds"}))
 def test_every_named_dataset_composes_and_validates(name):
     _, conf = load("encode", f"data={name}")
-    assert isinstance(conf, schemas.EncodeConfig) and isinstance(conf.data, schemas.DataConfig)
-    assert conf.data.name == name and isinstance(conf.encoder, schemas.BM25Config)
+    assert isinstance(conf, get("encode").schema) and isinstance(conf.data, DataConfig)
+    assert conf.data.name == name and isinstance(conf.encoder, BM25Config)
 
 
 def test_scifact_points_at_public_sources_and_a_local_copy():
     _, conf = load("encode", "data=scifact")
-    assert conf.data.format == schemas.DataFormat.irds and conf.data.irds_id == "beir/scifact/test"
+    assert conf.data.format == DataFormat.irds and conf.data.irds_id == "beir/scifact/test"
     assert conf.data.hf.qrels.path == "BeIR/scifact-qrels" and conf.data.hf.qrels.split == "test"
     assert conf.data.local.path == "ir/scifact/beir"
     assert conf.data.drop_self and load("encode", "data=arguana")[1].data.drop_self
@@ -47,6 +58,18 @@ def test_defaults_reproduce_anserini():
     assert search.search.k == 1000
     _, ev = load("eval", "search_run=x")
     assert ev.eval.measures == ["nDCG@10", "RR@10", "R@100", "R@1000"]
+
+
+def test_each_search_option_is_its_own_schema():
+    """A group field is typed by its base class; an option brings only its own fields."""
+    _, exact = load("search", "index_run=x")
+    assert type(exact.search) is ExactSearchConfig and exact.search.algorithm == ExactAlgorithm.taat
+    _, approx = load("search", "index_run=x", "search=approx_r95")
+    assert type(approx.search) is ApproxSearchConfig and (approx.search.query_cut, approx.search.k) == (5, 10)
+    with pytest.raises(ConfigCompositionException):
+        compose(config_name="search", overrides=["index_run=x", "search=approx", "search.algorithm=maxscore"])
+    with pytest.raises(ConfigCompositionException):
+        compose(config_name="search", overrides=["index_run=x", "search.query_cut=3"])
 
 
 def test_type_errors_fail_at_composition():
@@ -64,11 +87,27 @@ def test_range_errors_fail_when_the_task_builds_its_config():
 
 
 def test_run_key_ignores_runtime_and_follows_the_config():
-    cfg, _ = load("encode", "data=scifact")
-    key = compute_key("encode", key_config(cfg))
-    assert key == compute_key(
-        "encode", key_config(load("encode", "data=scifact", "runtime.threads=1", "runtime.force=true")[0])
+    base = key("encode", "data=scifact")
+    assert base == key("encode", "data=scifact", "runtime.threads=1", "runtime.force=true")
+    assert base != key("encode", "data=scifact", "encoder.k1=1.2")
+    assert len(base) == 16
+
+
+def test_run_key_holds_content_not_locations(tmp_path, monkeypatch):
+    """A relative path, its absolute twin and a copy of the collection give one key; an
+    edited file changes it; encoder.shard_size (how the work is cut) never counts."""
+    import shutil
+
+    monkeypatch.chdir(TINY.parent)
+    relative = key("encode", "data=beir", "data.path=tiny")
+    assert relative == key("encode", "data=beir", f"data.path={TINY}")
+    copy = tmp_path / "copy"
+    shutil.copytree(TINY, copy)
+    assert relative == key("encode", "data=beir", f"data.path={copy}")
+    with open(copy / "corpus.jsonl", "a") as corpus:
+        corpus.write('{"_id": "new", "text": "one more"}\n')
+    assert relative != key("encode", "data=beir", f"data.path={copy}")
+    model = ["encoder=splade", "encoder.model=bert-base-uncased"]
+    assert key("encode", "data=beir", "data.path=tiny", *model, "encoder.shard_size=7") == key(
+        "encode", "data=beir", "data.path=tiny", *model
     )
-    assert key != compute_key("encode", key_config(load("encode", "data=scifact", "encoder.k1=1.2")[0]))
-    assert key != compute_key("index", key_config(cfg))
-    assert len(key) == 16

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from sparsecli.config import DataConfig, DataFormat, FilesConfig, HFConfig, HFTableConfig, LocalCopyConfig, OnEmpty
+from sparsecli.data.config import DataConfig, DataFormat, FilesConfig, HFConfig, HFTableConfig, LocalCopyConfig, OnEmpty
 from sparsecli.data.collection import checked_docs, load_queries
 from sparsecli.data.source import open_source
 from sparsecli.data.types import Qrel

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from sparsecli.rundir import RunDir, compute_key, upstream_key
+from sparsecli.runs.keys import upstream_key
+from sparsecli.runs.rundir import RunDir
 
 
 def test_atomic_artifacts_and_done_json_last(tmp_path):
@@ -30,9 +31,32 @@ def test_atomic_artifacts_and_done_json_last(tmp_path):
 def test_interrupted_run_is_never_complete(tmp_path):
     run = RunDir(tmp_path / "r", "encode", "k")
     run.begin({})
-    run.fail("KeyboardInterrupt")
+    run.fail("interrupted", "KeyboardInterrupt")
     assert not run.is_complete() and not (run.path / "DONE.json").exists()
-    assert json.loads((run.path / "meta.json").read_text())["status"] == "failed"
+    assert json.loads((run.path / "meta.json").read_text())["status"] == "interrupted"
+
+
+def test_every_attempt_is_recorded_and_a_rerun_that_fails_early_loses_nothing(tmp_path):
+    first = RunDir(tmp_path / "r", "search", "k")
+    first.begin({"seed": 0})
+    with first.timer("search"):
+        bytearray(50 << 20)  # 50 MB, freed at once: the phase's peak must show it
+    first.write_json("stats.json", {"a": 1})
+    first.uses_threads(2)
+    first.finish()
+    rerun = RunDir(tmp_path / "r", "search", "k")
+    rerun.begin({"seed": 0})
+    rerun.fail("failed", "InputError: bad")  # before writing any artifact
+    assert rerun.is_complete()  # the first attempt's DONE.json still stands
+    meta = json.loads((rerun.path / "meta.json").read_text())
+    assert [a["status"] for a in meta["attempts"]] == ["complete", "failed"]
+    assert meta["attempts"][0]["threads_used"] == 2 and meta["attempts"][1]["reason"] == "InputError: bad"
+    assert meta["attempts"][0]["peak_rss_bytes"]["search"] > 50 << 20
+    forced = RunDir(tmp_path / "r", "search", "k")
+    forced.begin({"seed": 0})
+    with forced.writing("stats.json") as tmp:
+        tmp.write_text("{}")
+    assert not forced.is_complete()  # replacing an artifact ends the old completeness
 
 
 def test_keys_chain_through_upstream_done_json(tmp_path):
@@ -40,8 +64,7 @@ def test_keys_chain_through_upstream_done_json(tmp_path):
     upstream.begin({})
     upstream.finish()
     assert upstream_key(str(upstream.path)) == "encode:abc"
-    key = compute_key("index", {"encode_run": str(upstream.path)})
     moved = tmp_path / "moved"
     upstream.path.rename(moved)
-    assert compute_key("index", {"encode_run": str(moved)}) == key  # the key follows content, not paths
+    assert upstream_key(str(moved)) == "encode:abc"  # the key follows content, not paths
     assert upstream_key(str(tmp_path / "nowhere")).startswith("missing:")

@@ -3,10 +3,11 @@ import pytest
 import scipy.sparse as sp
 
 from sparsecli.errors import InputError
-from sparsecli.index import inverted
 from sparsecli.io.arrays import StringArray
 from sparsecli.io.vectors import SparseVectors
-from sparsecli.search.exact import search
+from sparsecli.retrieval.exact import index as inverted
+from sparsecli.retrieval.exact.config import ExactAlgorithm
+from sparsecli.retrieval.exact.search import search
 
 
 def vectors(matrix: sp.csr_matrix, ids: list[str]) -> SparseVectors:
@@ -40,7 +41,7 @@ def ours(docs_m, queries_m, doc_ids, k, exclude=None, algorithm="taat"):
     index = inverted.build(vectors(docs_m, doc_ids))
     query_vectors = vectors(queries_m, [f"q{i}" for i in range(queries_m.shape[0])])
     skip = None if exclude is None else np.array(exclude, dtype=np.int32)
-    ranking = search(index, query_vectors, k, skip, algorithm=algorithm)
+    ranking = search(index, query_vectors, k, skip, algorithm=ExactAlgorithm(algorithm))
     return [
         [
             (doc_ids[d], float(s))
@@ -50,7 +51,7 @@ def ours(docs_m, queries_m, doc_ids, k, exclude=None, algorithm="taat"):
     ]
 
 
-ALGORITHMS = pytest.mark.parametrize("algorithm", ["taat", "maxscore"])
+ALGORITHMS = pytest.mark.parametrize("algorithm", [a.value for a in ExactAlgorithm])  # every search.algorithm
 
 
 @ALGORITHMS
@@ -213,56 +214,3 @@ def test_sparse_accumulation_mode_agrees_with_brute_force(algorithm):
     assert ours(docs, queries, doc_ids, 30, exclude=[0] * 20, algorithm=algorithm) == brute_force(
         docs, queries, doc_ids, 30, exclude=[0] * 20
     )
-
-
-@pytest.mark.parametrize("bisection_rounds", [0, 20])
-@pytest.mark.parametrize("block_size", [4, 16])
-@pytest.mark.parametrize("k", [1, 3, 10, 50])
-def test_block_max_search_equals_brute_force_with_ties_and_drop_self(k, block_size, bisection_rounds):
-    """Integer weights tie many scores and block bounds alike; 301 documents leave a short
-    last block; every fifth query excludes a document that is among its best."""
-    from sparsecli.search import blockmax
-
-    rng = np.random.default_rng(13)
-    docs = sp.random(301, 40, density=0.1, random_state=rng, data_rvs=lambda n: rng.integers(1, 4, n)).tocsr()
-    queries = sp.vstack([docs[::10], sp.random(10, 40, density=0.15, random_state=rng)]).tocsr()
-    doc_ids = [f"doc{rng.integers(0, 10**6)}-{i}" for i in range(301)]
-    exclude = [q * 10 if q % 5 == 0 and q < 31 else -1 for q in range(queries.shape[0])]
-    index = blockmax.build(inverted.build(vectors(docs, doc_ids)), block_size, bisection_rounds)
-    query_vectors = vectors(queries, [f"q{i}" for i in range(queries.shape[0])])
-    ranking = blockmax.search(index, query_vectors, k, np.array(exclude, dtype=np.int32))
-    got = [
-        [(doc_ids[d], float(s)) for d, s in zip(ranking.docs[q, :c], ranking.scores[q, :c])]
-        for q, c in enumerate(ranking.counts)
-    ]
-    assert got == brute_force(docs, queries, doc_ids, k, exclude)
-
-
-def test_block_max_scores_are_bit_identical_to_term_at_a_time():
-    from sparsecli.search import blockmax
-
-    rng = np.random.default_rng(11)
-    docs = sp.random(3000, 200, density=0.05, random_state=rng, dtype=np.float32).tocsr()
-    docs.data = (docs.data * rng.zipf(1.5, docs.nnz).clip(1, 50)).astype(np.float32)
-    queries = vectors(sp.random(40, 200, density=0.08, random_state=rng, dtype=np.float32), [str(i) for i in range(40)])
-    index = inverted.build(vectors(docs, [f"d{i}" for i in range(3000)]))
-    expected = search(index, queries, 10)
-    got = blockmax.search(blockmax.build(index, 8), queries, 10)
-    assert np.array_equal(got.counts, expected.counts)
-    assert np.array_equal(got.docs, expected.docs)
-    assert np.array_equal(got.scores.view(np.uint32), expected.scores.view(np.uint32))
-
-
-def test_bisection_puts_documents_of_one_kind_in_each_block():
-    from sparsecli.kernels.reorder import bisection_order
-
-    # 64 documents alternate between two kinds, each holding 2-4 of its kind's 5 terms.
-    rng = np.random.default_rng(0)
-    rows = np.zeros((64, 10), dtype=np.float32)
-    for i in range(64):
-        rows[i, rng.choice(5, size=rng.integers(2, 5), replace=False) + 5 * (i % 2)] = 1
-    matrix = sp.csr_matrix(rows)
-    order = bisection_order(matrix.indptr.astype(np.int64), matrix.indices, 10, 8, 20, 2)
-    assert sorted(order.tolist()) == list(range(64))
-    assert all(len({int(d) % 2 for d in order[b : b + 8]}) == 1 for b in range(0, 64, 8))
-    assert np.array_equal(order, bisection_order(matrix.indptr.astype(np.int64), matrix.indices, 10, 8, 20, 1))

@@ -7,9 +7,23 @@ import pytest
 import scipy.sparse as sp
 
 from sparsecli.errors import ConfigError, InputError
-from sparsecli.index import inverted, seismic
-from sparsecli.kernels.seismic import _mass_cut
-from sparsecli.search import approx, exact
+from sparsecli.retrieval.exact import index as inverted
+from sparsecli.retrieval.exact import search as exact
+from sparsecli.retrieval.seismic import build, index as seismic_index
+from sparsecli.retrieval.seismic import search as approx
+from sparsecli.retrieval.seismic.build_kernels import _mass_cut
+from sparsecli.retrieval.seismic.config import ApproxSearchConfig, SeismicIndexConfig
+
+SEED = 42
+
+
+def settings(query_cut, heap_factor, n_knn=0):
+    return ApproxSearchConfig(query_cut=query_cut, heap_factor=heap_factor, n_knn=n_knn)
+
+
+def seismic_build(docs, **params):
+    return build.build(docs, SeismicIndexConfig(**params), SEED)
+
 
 from conftest import TINY
 from test_search import vectors
@@ -35,16 +49,16 @@ def test_mass_cut_keeps_the_fewest_largest_values():
 
 def test_without_pruning_approximate_search_is_exact():
     docs, queries = collection()
-    params = seismic.SeismicParams(n_postings=10**6)  # keep every posting
-    index = seismic.build(docs, params)
-    wide = approx.ApproxParams(query_cut=1000, heap_factor=1e-6)  # every term, no block skipped
+    params = dict(n_postings=10**6)  # keep every posting
+    index = seismic_build(docs, **params)
+    wide = settings(1000, 1e-6)  # every term, no block skipped
     ranking, scored = approx.search(index, queries, 10, wide)
     truth = exact.search(inverted.build(docs), queries, 10)
     for q in range(queries.n_rows):
         assert ranking.docs[q, : ranking.counts[q]].tolist() == truth.docs[q, : truth.counts[q]].tolist()
     np.testing.assert_allclose(ranking.scores, truth.scores, rtol=1e-6)
     assert approx.accuracy(ranking, truth, 10) == 1.0
-    tight = approx.search(index, queries, 10, approx.ApproxParams(query_cut=2, heap_factor=1.0))[1]
+    tight = approx.search(index, queries, 10, settings(2, 1.0))[1]
     assert tight.sum() < scored.sum()  # pruning scores fewer documents
 
 
@@ -52,10 +66,10 @@ def test_build_is_deterministic_and_thread_independent():
     import numba
 
     docs, _ = collection(seed=4)
-    first = seismic.build(docs, seismic.SeismicParams(n_postings=20, knn=3))
+    first = seismic_build(docs, n_postings=20, knn=3)
     numba.set_num_threads(1)
     try:
-        second = seismic.build(docs, seismic.SeismicParams(n_postings=20, knn=3))
+        second = seismic_build(docs, n_postings=20, knn=3)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert first.arrays.keys() == second.arrays.keys() and "knn" in first.arrays
@@ -63,36 +77,61 @@ def test_build_is_deterministic_and_thread_independent():
         np.testing.assert_array_equal(first.arrays[name], second.arrays[name], err_msg=name)
 
 
-def test_static_pruning_budget():
+def test_static_pruning_keeps_exactly_the_global_budget():
+    """Global pruning keeps the n_terms x n_postings largest weights collection-wide (ties in
+    term order, then lower doc first), at most n_postings x max_fraction a list: checked list
+    by list against a plain sort."""
     docs, _ = collection()
-    index = seismic.build(docs, seismic.SeismicParams(n_postings=50, max_fraction=1.5))
-    lengths = np.diff(index.arrays["block_doc_ptr"])
-    per_list = np.add.reduceat(
-        lengths, index.arrays["list_block_ptr"][:-1][np.diff(index.arrays["list_block_ptr"]) > 0]
-    )
-    assert per_list.max() <= 75 and lengths.sum() <= 400 * 50
+    index = seismic_build(docs, n_postings=50, max_fraction=1.5)
+    matrix = sp.csr_matrix((docs.data, docs.indices, docs.indptr), shape=(docs.n_rows, docs.n_cols)).tocsc()
+    budget, cap = 400 * 50, 75
+    weights = np.sort(matrix.data)[::-1]
+    threshold = weights[budget - 1]
+    ties_left = budget - int((weights > threshold).sum())
+    a = index.arrays
+    kept_total = 0
+    for term in range(docs.n_cols):
+        column = matrix.getcol(term)
+        rows, values = column.indices, column.data
+        order = sorted(range(len(rows)), key=lambda i: (-values[i], rows[i]))
+        above = int((values > threshold).sum())
+        ties = min(int((values == threshold).sum()), ties_left)
+        ties_left -= ties
+        size = min(above + ties, cap)
+        expected = sorted(int(rows[i]) for i in order[:size])
+        blocks = range(a["list_block_ptr"][term], a["list_block_ptr"][term + 1])
+        got = sorted(int(d) for b in blocks for d in a["block_docs"][a["block_doc_ptr"][b] : a["block_doc_ptr"][b + 1]])
+        assert got == expected, term
+        kept_total += size
+    assert kept_total == len(a["block_docs"]) and kept_total < budget  # some lists hit the cap of 75
 
 
 def test_single_queries_match_the_batch_and_save_load(tmp_path):
     docs, queries = collection(seed=5)
-    index = seismic.build(docs, seismic.SeismicParams(n_postings=60))
-    seismic.save(index, tmp_path / "index")
-    loaded = seismic.load(tmp_path / "index", verify=True)
+    index = seismic_build(docs, n_postings=60)
+    seismic_index.save(index, tmp_path / "index")
+    loaded = seismic_index.load(tmp_path / "index", verify=True)
     assert isinstance(loaded.arrays["fwd_entries"], np.memmap)
     searcher = approx.Searcher(loaded, threads=1)
-    params = approx.ApproxParams(query_cut=3, heap_factor=0.9)
+    params = settings(3, 0.9)
     batch, _ = searcher.search(queries, 10, params)
-    for q in range(5):
+    exclude = batch.docs[:, 0]  # each query without its best document
+    batch_excluding, _ = searcher.search(queries, 10, params, exclude=exclude)
+    for q in range(queries.n_rows):
         lo, hi = queries.indptr[q], queries.indptr[q + 1]
-        one = queries._replace(indptr=np.array([0, hi - lo]), indices=queries.indices[lo:hi], data=queries.data[lo:hi])
-        single, _ = searcher.search(one, 10, params)
-        assert single.docs[0, : single.counts[0]].tolist() == batch.docs[q, : batch.counts[q]].tolist()
+        terms, weights = queries.indices[lo:hi].astype(np.int64), queries.data[lo:hi]
+        for ranking, skip in ((batch, -1), (batch_excluding, int(exclude[q]))):
+            docs_one, scores_one = searcher.search_one(terms, weights, 10, params, exclude=skip)
+            count = ranking.counts[q]
+            assert docs_one.tolist() == ranking.docs[q, :count].tolist()
+            assert scores_one.view(np.uint32).tolist() == ranking.scores[q, :count].view(np.uint32).tolist()
+    assert (batch.counts == 10).all() and not (batch_excluding.docs == exclude[:, None]).any()
     manifest = tmp_path / "index" / "manifest.json"
     data = json.loads(manifest.read_text())
     data["n_docs"] += 1
     manifest.write_text(json.dumps(data))
     with pytest.raises(InputError, match="disagree"):
-        seismic.load(tmp_path / "index")
+        seismic_index.load(tmp_path / "index")
 
 
 def test_cli_approximate_search_reports_accuracy(sparse):
@@ -105,11 +144,16 @@ def test_cli_approximate_search_reports_accuracy(sparse):
     srch = sparse("search", f"index_run={idx.run_dir}", "search=approx", "search.k=5")
     assert srch.exit_code == 0, srch.stderr
     stats = json.loads((srch.run_dir / "stats.json").read_text())
-    assert stats["accuracy@10"] == 1.0 and stats["accuracy@5"] == 1.0 and stats["search"] == "approx"
+    assert stats["accuracy@5"] == 1.0 and "accuracy@10" not in stats and stats["search"] == "approx"
     ev = sparse("eval", f"search_run={srch.run_dir}")
-    assert "accuracy@5 vs exact" in ev.stdout.replace("\n", " ") or "accuracy" in ev.stdout
+    header = next(line for line in ev.stdout.splitlines() if "nDCG@10" in line)
+    row = next(line for line in ev.stdout.splitlines() if line.startswith("│ search/"))
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "run", "nDCG@10", "RR@10", "R@100", "R@1000", "accuracy@5 vs exact"
+    ]  # fmt: skip
+    assert [cell.strip() for cell in row.split("│")[2:-1]] == ["0.9201", "1.0000", "0.8333", "0.8333", "1.0000"]
     report = json.loads((ev.run_dir / "report.json").read_text())
-    assert report["runs"][0]["accuracy"] == {"accuracy@5": 1.0, "accuracy@10": 1.0}
+    assert report["runs"][0]["accuracy"] == {"accuracy@5": 1.0}
 
 
 def brute_force_neighbours(docs, n):
@@ -126,8 +170,8 @@ def brute_force_neighbours(docs, n):
 
 def test_knn_graph_with_exhaustive_search_is_the_exact_graph():
     docs, _ = collection(n_docs=400, n_terms=120, seed=6)
-    params = seismic.SeismicParams(n_postings=10**6, knn=5, knn_query_cut=1000, knn_heap_factor=1e-6)
-    index = seismic.build(docs, params)
+    params = dict(n_postings=10**6, knn=5, knn_query_cut=1000, knn_heap_factor=1e-6)
+    index = seismic_build(docs, **params)
     assert index.arrays["knn"].tolist() == brute_force_neighbours(docs, 5)
 
 
@@ -135,12 +179,12 @@ def test_knn_refinement_scores_the_neighbours_of_every_result(tmp_path):
     """With query_cut=1 the search finds only documents holding the query's largest term; the
     refinement adds their graph neighbours, and the result is the exact top 10 of both sets."""
     docs, queries = collection(n_docs=600, n_terms=80, seed=8)
-    params = seismic.SeismicParams(n_postings=10**6, knn=4, knn_query_cut=1000, knn_heap_factor=1e-6)
-    seismic.save(seismic.build(docs, params), tmp_path / "index")
-    index = seismic.load(tmp_path / "index")
+    params = dict(n_postings=10**6, knn=4, knn_query_cut=1000, knn_heap_factor=1e-6)
+    seismic_index.save(seismic_build(docs, **params), tmp_path / "index")
+    index = seismic_index.load(tmp_path / "index")
     searcher = approx.Searcher(index, threads=1)
-    plain, plain_scored = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6))
-    refined, refined_scored = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6, n_knn=4))
+    plain, plain_scored = searcher.search(queries, 10, settings(1, 1e-6))
+    refined, refined_scored = searcher.search(queries, 10, settings(1, 1e-6, n_knn=4))
     truth = exact.search(inverted.build(docs), queries, 600)
     exact_rank = [dict(zip(truth.docs[q, : truth.counts[q]].tolist(), range(600))) for q in range(queries.n_rows)]
     graph = index.arrays["knn"]
@@ -152,10 +196,10 @@ def test_knn_refinement_scores_the_neighbours_of_every_result(tmp_path):
         assert refined.docs[q, : refined.counts[q]].tolist() == expected
         improved += expected != found
     assert improved > 0 and (refined_scored >= plain_scored).all()
-    again, _ = searcher.search(queries, 10, approx.ApproxParams(1, 1e-6))  # neighbours left no visited bits
+    again, _ = searcher.search(queries, 10, settings(1, 1e-6))  # neighbours left no visited bits
     assert np.array_equal(again.docs, plain.docs)
     with pytest.raises(ConfigError, match="n_knn"):
-        searcher.search(queries, 10, approx.ApproxParams(1, 1e-6, n_knn=5))
+        searcher.search(queries, 10, settings(1, 1e-6, n_knn=5))
 
 
 def test_cli_knn_graph_and_refinement(sparse):

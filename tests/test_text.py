@@ -1,4 +1,4 @@
-from sparsecli.config import AnalyzerConfig, StemmerName, Tokenizer
+from sparsecli.text.config import AnalyzerConfig, StemmerName, Tokenizer
 from sparsecli.text.analyzer import Analyzer
 from sparsecli.text.stopwords import LUCENE_ENGLISH, load_stopwords
 from sparsecli.text.tokenize import _STANDARD, standard

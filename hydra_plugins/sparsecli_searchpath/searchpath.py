@@ -10,7 +10,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class SparsecliSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from sparsecli.hydra_app import extra_conf_dirs
+        from sparsecli.runs.groups import extra_conf_dirs
 
         for folder in extra_conf_dirs():
             search_path.append(provider="sparsecli", path=f"file://{folder}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
-from sparsecli.config import OnEmpty
+from sparsecli.data.config import OnEmpty
 from sparsecli.data.source import Source
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import InputError

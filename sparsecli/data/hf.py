@@ -23,7 +23,14 @@ def load_table(path: str | None, name: str | None, split: str | None, revision: 
     import datasets
 
     if Path(path).is_dir():
-        table = datasets.load_from_disk(path)
+        try:
+            table = datasets.load_from_disk(path)
+        except (FileNotFoundError, ValueError) as err:
+            raise InputError(
+                f"not a saved Hugging Face dataset ({err})",
+                where=path,
+                fix=f"pass {field}.path=<a folder written by save_to_disk> or a hub name",
+            ) from None
         if isinstance(table, datasets.DatasetDict):
             if split is None and len(table) == 1:
                 split = next(iter(table))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 from sparsecli.io.vectors import SparseVectors
 
@@ -14,11 +14,23 @@ def document_text(title: str, text: str, fields) -> str:
     return " ".join(parts[f] for f in fields if parts[f])
 
 
+def _ignore(done: int, total: Optional[int]) -> None:
+    pass
+
+
+def _as_is(threads: int) -> int:
+    return threads
+
+
 class EncodeContext(NamedTuple):
     workdir: Path  # scratch space inside the run directory; survives an interruption
     total_docs: Optional[int] = None  # for progress bars
-    threads: int = 0  # 0 = all cores
+    threads: int = 0  # as asked: 0 = the library's default (all cores)
     seed: int = 0
+    # Called with (shards done, shards in all) as resumable shards are kept in workdir.
+    checkpoint: Callable[[int, Optional[int]], None] = _ignore
+    # Called with the thread count the encoder's library actually runs on; returns it.
+    uses_threads: Callable[[int], int] = _as_is
 
 
 class Encoded(NamedTuple):

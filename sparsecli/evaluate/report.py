@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from sparsecli.evaluate import significance
 from sparsecli.evaluate.measures import RunScores
@@ -40,19 +39,23 @@ def per_query_tsv(scored: list[RunScores], measures: list[str]) -> str:
 
 
 def render(report: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from sparsecli.ui import results_console
 
     measures = report["measures"]
     runs = report["runs"]
     alpha = report.get("alpha", 0.05)
     table = Table(title="sparse eval", caption=_caption(report))
+    labelled = any("label" in entry for entry in runs)  # several runs: what differs between them
     table.add_column("run", overflow="fold")
     for measure in measures:
         table.add_column(measure, justify="right")
     accuracy = sorted({key for entry in runs for key in entry.get("accuracy", {})}, key=lambda a: int(a.split("@")[1]))
     for key in accuracy:
         table.add_column(f"{key} vs exact", justify="right")
+    if labelled:
+        table.add_column("id", overflow="fold")
     for i, entry in enumerate(runs):
         cells = []
         for measure in measures:
@@ -64,8 +67,10 @@ def render(report: dict) -> None:
         for key in accuracy:
             found = entry.get("accuracy", {}).get(key)
             cells.append("-" if found is None else f"{found:.4f}")
-        table.add_row(entry["name"], *cells)
-    Console(file=sys.stdout, soft_wrap=False).print(table)
+        if labelled:
+            cells.append(entry["name"])
+        table.add_row(entry.get("label", entry["name"]), *cells)
+    results_console().print(table)
 
 
 def _caption(report: dict) -> str:

@@ -34,13 +34,17 @@ def _write_concatenated(path: Path, parts: list[np.ndarray]) -> np.ndarray:
 def save_arrays(
     folder: Path, kind: str, version: int, arrays: dict[str, np.ndarray | list[np.ndarray]], meta: dict[str, Any]
 ) -> None:
-    """Each value is an array, or a list of 1-d parts written as their concatenation."""
+    """Each value is an array, a list of 1-d parts written as their concatenation, or a
+    memory map already open on `<folder>/<name>.npy` (filled in place by the caller)."""
     folder.mkdir(parents=True, exist_ok=True)
     entries = {}
     for name, value in arrays.items():
         path = folder / f"{name}.npy"
         if isinstance(value, list):
             array = _write_concatenated(path, value)
+        elif isinstance(value, np.memmap) and value.filename and Path(value.filename).resolve() == path.resolve():
+            value.flush()
+            array = value
         else:
             array = value
             np.save(path, np.ascontiguousarray(array), allow_pickle=False)

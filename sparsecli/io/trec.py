@@ -26,6 +26,13 @@ def run_lines(query_id: str, doc_ids: Sequence[str], scores: np.ndarray, tag: st
     return "".join(f"{query_id} Q0 {d} {r} {s} {tag}\n" for r, (d, s) in enumerate(zip(doc_ids, formatted), start=1))
 
 
+def ranking_lines(ranking, query_ids: Sequence[str], doc_ids: Sequence[str], tag: str) -> Iterator[str]:
+    """A retrieval.ranking.Ranking (document numbers, best first) as TREC run lines."""
+    for q, query_id in enumerate(query_ids):
+        count = ranking.counts[q]
+        yield run_lines(query_id, [doc_ids[d] for d in ranking.docs[q, :count]], ranking.scores[q, :count], tag)
+
+
 def read_qrels(path: Path) -> Iterator[Qrel]:
     """TREC qrels: `qid iteration docid relevance`, whitespace separated."""
     for number, line in iter_lines(path):

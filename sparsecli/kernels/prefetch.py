@@ -2,9 +2,8 @@
 
 Scoring a block's documents reads forward-index rows scattered over a file much larger
 than the cache; requesting every row of the block as soon as its documents are known keeps
-many memory loads in flight instead of one row's worth at a time. Measured on the 300k
-synthetic collection (scripts/bench_search.py's), one thread, query_cut 5, heap_factor 0.7:
-2.48 ms a query against 3.72 ms without (best of 10; medians 3.75 vs 4.27).
+many memory loads in flight instead of one row's worth at a time (faster in
+scripts/bench_search.py; the README holds the figures).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Callable
 
 import Stemmer
 
-from sparsecli.config import AnalyzerConfig, StemmerName
+from sparsecli.text.config import AnalyzerConfig, StemmerName
 from sparsecli.text.stopwords import load_stopwords
 from sparsecli.text.tokenize import TOKENIZERS
 

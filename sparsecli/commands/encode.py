@@ -1,0 +1,117 @@
+"""`sparse encode`: a collection's documents and queries to sparse vectors.
+
+    sparse encode data=scifact data_root=../shared/data               # BM25, Anserini's defaults
+    sparse encode data=scifact encoder=splade encoder.model=<hub id or folder>
+    sparse encode data=beir data.path=<BEIR folder> encoder.k1=1.2
+
+Writes docs/ and queries/ (CSR arrays), vocab.json, qrels.txt (when the split has qrels),
+manifest.json and, with export.jsonl=true, export/{docs,queries}.jsonl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sparsecli.commands import Command
+from sparsecli.data.config import DataConfig
+from sparsecli.encode.config import EncoderConfig, ExportConfig
+from sparsecli.schema import MISSING, CommonConfig
+
+
+@dataclass
+class EncodeJob(CommonConfig):
+    data: DataConfig = MISSING
+    encoder: EncoderConfig = MISSING  # an option of the encoder group: bm25, splade, ...
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def inputs(conf: EncodeJob) -> dict:
+    from sparsecli.data.source import source_fingerprint
+
+    return {"data": source_fingerprint(conf.data, conf.data_root)}
+
+
+def check(conf: EncodeJob) -> None:
+    conf.encoder.preflight()
+
+
+def body(run, conf: EncodeJob) -> None:
+    import logging
+    import os
+
+    from sparsecli.data.collection import checked_docs, load_queries
+    from sparsecli.data.source import open_source
+    from sparsecli.encode.context import EncodeContext
+    from sparsecli.errors import InputError
+    from sparsecli.io import jsonl, trec
+    from sparsecli.io.files import remove_path
+    from sparsecli.io.textfile import write_text
+    from sparsecli.io.vectors import nnz_stats, save_vectors
+    from sparsecli.runs.rundir import WORK
+    from sparsecli.schema import as_dict
+
+    log = logging.getLogger("sparsecli")
+    source = open_source(conf.data, conf.data_root)
+    log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
+    with run.timer("read_queries"):
+        query_set = load_queries(source, conf.data.max_queries)
+    collection_report: dict = {}
+    docs = checked_docs(source, conf.data.on_empty, conf.encoder.text_fields(), collection_report)
+    context = EncodeContext(
+        run.path / WORK, source.count_docs(), conf.runtime.threads, conf.seed, run.checkpoint, run.uses_threads
+    )
+    with run.timer("encode"):
+        encoded = conf.encoder.encode(
+            ((d.doc_id, d.title, d.text) for d in docs), [(q.query_id, q.text) for q in query_set.queries], context
+        )
+    if encoded.docs.n_rows == 0:
+        raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
+    with run.timer("write"):
+        with run.writing("docs") as tmp:
+            if encoded.docs_folder is not None:
+                os.replace(encoded.docs_folder, tmp)  # already streamed to disk from the shards
+            else:
+                save_vectors(tmp, encoded.docs)
+        with run.writing("queries") as tmp:
+            save_vectors(tmp, encoded.queries)
+        run.write_json("vocab.json", encoded.vocab)
+        if query_set.qrels is not None:
+            with run.writing("qrels.txt") as tmp:
+                write_text(tmp, trec.qrels_text(query_set.qrels))
+        if conf.export.jsonl:
+            for name, vectors in (("docs", encoded.docs), ("queries", encoded.queries)):
+                with run.writing(f"export/{name}.jsonl") as tmp:
+                    jsonl.write_vectors(tmp, vectors, encoded.vocab, conf.export.quantize)
+        manifest = {
+            "encoder": as_dict(conf.encoder),
+            "data": {"name": conf.data.name, "source": source.label, "drop_self": conf.data.drop_self},
+            "vocab_size": len(encoded.vocab),
+            "docs": nnz_stats(encoded.docs.indptr),
+            "queries": nnz_stats(encoded.queries.indptr),
+            "collection": {**collection_report, **query_set.report},
+            "encoder_stats": encoded.stats,
+            "has_qrels": query_set.qrels is not None,
+        }
+        run.write_json("manifest.json", manifest)
+    remove_path(run.path / WORK)
+    log.info(
+        "%d docs (%.1f terms/doc), %d queries (%.1f terms/query), vocabulary %d",
+        manifest["docs"]["rows"],
+        manifest["docs"]["mean"],
+        manifest["queries"]["rows"],
+        manifest["queries"]["mean"],
+        len(encoded.vocab),
+    )
+
+
+COMMAND = Command(
+    name="encode",
+    help="Encode a collection's documents and queries into sparse vectors (data=, encoder=).",
+    order=10,
+    schema=EncodeJob,
+    body=body,
+    groups=("data", "encoder", "experiment"),
+    inputs=inputs,
+    check=check,
+    help_overrides=("data=beir",),
+)

@@ -1,0 +1,127 @@
+"""`encoder=splade|inference_free|unicoil|splade_doc|llm_splade|lsr`: learned sparse encoders,
+one side for documents and one for queries, each a component of the unified LSR framework
+(Nguyen, MacAvaney, Yates, ECIR 2023)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import List, Optional
+
+from sparsecli.encode.config import EncoderConfig
+from sparsecli.schema import check, option, path_field, runtime_field
+
+
+class SideType(Enum):
+    """How one side weighs vocabulary terms; any doc type can be combined with any query type."""
+
+    mlm = "mlm"  # SPLADE: log(1 + relu(LM logits)) pooled over tokens; expands to the whole vocabulary
+    mlp = "mlp"  # uniCOIL: relu(linear(hidden state)) per input token; no expansion
+    binary = "binary"  # 1 for every input token; no model
+    idf = "idf"  # the token's IDF over the corpus (or from a file); no model: inference-free queries
+
+
+class Pooling(Enum):
+    max = "max"
+    sum = "sum"
+
+
+class Backbone(Enum):
+    auto = "auto"  # from the checkpoint's architecture
+    encoder = "encoder"  # a masked LM (BERT, DistilBERT, RoBERTa, ...)
+    decoder = "decoder"  # a causal LM (Llama, Mistral, Qwen, ...): the LM head over the vocabulary
+
+
+class DType(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class Device(Enum):
+    auto = "auto"  # cuda when available
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@dataclass
+class SideConfig:
+    type: SideType = SideType.mlm
+    model: Optional[str] = path_field()  # hub id or local folder; tokenizer only for binary/idf
+    revision: Optional[str] = None  # a hub branch, tag or commit to pin
+    max_length: int = 256
+    pooling: Pooling = Pooling.max
+    backbone: Backbone = Backbone.auto
+    echo: bool = False  # decoders: feed the text twice, pool over the second copy (every token sees all)
+    pool_special_positions: bool = True  # pool over [CLS]/[SEP] positions too, as naver/splade does
+    top_k: Optional[int] = None  # keep the k largest weights per vector, on the device
+    threshold: float = 0.0  # keep weights above this, on the device
+    head: str = "tok_proj"  # mlp: the checkpoint key prefix of the Linear(hidden, 1) term-weight head
+    idf_file: Optional[str] = None  # idf: JSON {token: weight} in the model folder; default: IDF over the corpus
+
+    def check(self, side: str) -> None:
+        """Range checks, naming the field as `encoder.<side>.<name>`."""
+        check(self.max_length > 1, f"encoder.{side}.max_length", "must be > 1", "pass e.g. 256")
+        check(self.top_k is None or self.top_k > 0, f"encoder.{side}.top_k", "must be positive or null", "e.g. 256")
+        check(self.threshold >= 0, f"encoder.{side}.threshold", "must be >= 0", "pass 0 to keep all positive weights")
+
+
+@option("encoder", "lsr")
+@dataclass
+class LSRConfig(EncoderConfig):
+    """A learned sparse encoder: one SideConfig for documents, one for queries."""
+
+    name: str = "lsr"
+    model: Optional[str] = path_field()  # default for both sides
+    revision: Optional[str] = None
+    doc: SideConfig = field(default_factory=SideConfig)
+    query: SideConfig = field(default_factory=lambda: SideConfig(max_length=64))
+    fields: List[str] = field(default_factory=lambda: ["title", "text"])  # joined with a space
+    dtype: DType = DType.fp32
+    device: Device = Device.auto
+    local_files_only: bool = False
+    trust_remote_code: bool = False  # never on unless asked: it runs code from the checkpoint
+    batch_size: int = 32
+    # Documents per resumable shard, rounded up to whole batches. Not in the run key: batches
+    # are drawn from the whole collection in one fixed order, so it never changes a byte.
+    shard_size: int = runtime_field(2048)
+    compile: bool = False  # torch.compile the model
+
+    def __post_init__(self) -> None:
+        check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
+        check(self.shard_size > 0, "encoder.shard_size", "must be positive", "pass e.g. 2048")
+        for side, config in (("doc", self.doc), ("query", self.query)):
+            config.check(side)
+            check(
+                bool(config.model),
+                f"encoder.{side}.model",
+                "no model or tokenizer given",
+                "pass encoder.model=<hub id or folder>",
+            )
+        check(
+            bool(self.fields) and all(f in ("title", "text") for f in self.fields),
+            "encoder.fields",
+            f"must be a non-empty subset of [title, text], got {list(self.fields)}",
+            "pass e.g. encoder.fields=[title,text]",
+        )
+
+    def text_fields(self) -> list[str]:
+        return list(self.fields)
+
+    def load_options(self):
+        """How checkpoints are loaded (sparsecli.encode.lsr.hf.LoadOptions; a side sets its revision)."""
+        from sparsecli.encode.lsr.hf import LoadOptions
+
+        return LoadOptions(None, self.dtype, self.device, self.local_files_only, self.trust_remote_code)
+
+    def preflight(self) -> None:
+        from sparsecli.encode.lsr.hf import available
+
+        for side, config in (("doc", self.doc), ("query", self.query)):
+            field = "encoder.model" if config.model == self.model else f"encoder.{side}.model"
+            available(config.model, self.load_options()._replace(revision=config.revision), field)
+
+    def encode(self, docs, queries, context):
+        from sparsecli.encode.lsr.encoder import encode
+
+        return encode(docs, queries, self, context)

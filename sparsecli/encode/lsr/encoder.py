@@ -1,0 +1,178 @@
+"""Learned sparse encoders: SPLADE, inference-free, uniCOIL and any doc x query combination.
+
+Documents are tokenized in one pass, then encoded in batches cut from the whole collection
+in one fixed order, shard by shard (resumable; see shards.py); queries in one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import islice
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from sparsecli import ui
+from sparsecli.encode.lsr.config import LSRConfig, SideType
+from sparsecli.encode.context import EncodeContext, Encoded, document_text
+from sparsecli.encode.lsr.shards import ShardStore, TokenTable, shard_docs
+from sparsecli.encode.lsr.sides import IDFSide, Side, SideFactory, Tokens
+from sparsecli.errors import ConfigError
+from sparsecli.io.arrays import StringArray
+from sparsecli.io.vectors import SparseVectors
+
+log = logging.getLogger(__name__)
+
+
+TOKENIZE_CHUNK = 4096  # documents per tokenizer call in the first pass
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _tokenize(docs, fields: list[str], side: Side, total: int | None) -> tuple:
+    """The first pass: every document's token ids, lengths, pooling starts and ids."""
+    parts, lengths, pool_start, doc_ids = [], [], [], []
+    with ui.progress("tokenize docs", total=total, unit="docs") as bar:
+        for chunk in _chunks(docs, TOKENIZE_CHUNK):
+            for tokens in side.tokenize([document_text(title, text, fields) for _, title, text in chunk]):
+                parts.append(np.asarray(tokens.ids, dtype=np.int32))
+                lengths.append(len(tokens.ids))
+                pool_start.append(tokens.pool_start)
+            doc_ids.extend(doc_id for doc_id, _, _ in chunk)
+            bar.advance(len(chunk))
+    return parts, lengths, pool_start, doc_ids
+
+
+def document_frequencies(tokens: TokenTable, special: np.ndarray, size: int) -> np.ndarray:
+    """int64 [size]: in how many documents each token occurs, over the tokens the document
+    side reads (after pool_start: echo's second copy), special tokens excluded."""
+    df = np.zeros(size, dtype=np.int64)
+    offsets = tokens.offsets
+    for lo in range(0, tokens.n_docs, TOKENIZE_CHUNK):  # chunks bound the memory of np.unique
+        hi = min(lo + TOKENIZE_CHUNK, tokens.n_docs)
+        ids = np.asarray(tokens.ids[offsets[lo] : offsets[hi]], dtype=np.int64)
+        doc = np.repeat(np.arange(hi - lo), np.diff(offsets[lo : hi + 1]))
+        keep = np.arange(len(ids)) >= (offsets[lo:hi] - offsets[lo] + tokens.pool_start[lo:hi])[doc]
+        keep &= ~np.isin(ids, special)
+        pairs = np.unique(doc[keep] * size + ids[keep])
+        df += np.bincount(pairs % size, minlength=size)
+    return df
+
+
+def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, batch_size: int, n_cols: int,
+                   context: EncodeContext) -> SparseVectors:  # fmt: skip
+    """The second pass: batches in length order, shard by shard, skipping finished shards."""
+    order = tokens.length_order()
+    per_shard = store.docs_per_shard
+    n_shards = -(-tokens.n_docs // per_shard)
+    store.drop_other_sizes()
+    finished = store.finished(n_shards)
+    context.checkpoint(finished, n_shards)
+    if finished:
+        log.info("resuming: %d of %d shards were already encoded", finished, n_shards)
+    with ui.progress("encode docs", total=tokens.n_docs, unit="docs") as bar:
+        for index in range(n_shards):
+            positions = order[index * per_shard : (index + 1) * per_shard]
+            if store.has(index):
+                bar.advance(len(positions))
+                continue
+            batches = range(0, len(positions), batch_size)
+            rows = [_batch_rows(side, tokens, positions[start : start + batch_size], bar.advance) for start in batches]
+            store.write(index, positions, _stack(rows, n_cols))
+            finished += 1
+            context.checkpoint(finished, n_shards)
+    return store.merge(n_shards, context.workdir / "docs", tokens, n_cols)
+
+
+def _batch_rows(side: Side, tokens: TokenTable, positions: np.ndarray, advance) -> tuple:
+    """CSR rows of one batch: the documents at `positions`, in that order."""
+    offsets = tokens.offsets
+    batch = [Tokens(tokens.ids[offsets[p] : offsets[p + 1]], int(tokens.pool_start[p])) for p in positions.tolist()]
+    rows = side.rows(batch)
+    advance(len(batch))
+    return rows
+
+
+def _stack(batches: list[tuple], n_cols: int) -> SparseVectors:
+    """Consecutive batches' CSR rows as one matrix (ids are kept by the token table)."""
+    indptr = [np.zeros(1, np.int64)]
+    nnz = 0
+    for batch_ptr, _, _ in batches:
+        indptr.append(batch_ptr[1:] + nnz)
+        nnz += int(batch_ptr[-1])
+    return SparseVectors(
+        np.concatenate(indptr),
+        np.concatenate([b[1] for b in batches]).astype(np.int32),
+        np.concatenate([b[2] for b in batches]).astype(np.float32),
+        StringArray.pack([]),
+        n_cols,
+    )
+
+
+def flops(docs: SparseVectors, queries: SparseVectors) -> dict:
+    """SPLADE's FLOPS: the expected number of multiplications for a (query, doc) pair,
+    sum_j p_j(q) p_j(d), with p_j the fraction of vectors using term j; also sum_j p_j(d)^2."""
+    p_doc = np.bincount(np.asarray(docs.indices), minlength=docs.n_cols) / max(docs.n_rows, 1)
+    p_query = np.bincount(np.asarray(queries.indices), minlength=queries.n_cols) / max(queries.n_rows, 1)
+    return {"query_doc": round(float(p_query @ p_doc), 6), "doc_doc": round(float(p_doc @ p_doc), 6)}
+
+
+def _check_vocabularies(doc: Side, query: Side) -> int:
+    if doc.tokenizer is not query.tokenizer and doc.tokenizer.get_vocab() != query.tokenizer.get_vocab():
+        raise ConfigError(
+            "the document and query tokenizers have different vocabularies",
+            where="encoder.query.model",
+            fix="use checkpoints that share a tokenizer, so term ids mean the same on both sides",
+        )
+    return max(doc.vocab_size, query.vocab_size)
+
+
+def _vocabulary(tokenizer, size: int) -> list[str]:
+    tokens = tokenizer.convert_ids_to_tokens(list(range(min(size, len(tokenizer)))))
+    return [t if t is not None else f"[id:{i}]" for i, t in enumerate(tokens)] + [
+        f"[id:{i}]" for i in range(len(tokens), size)
+    ]
+
+
+def encode(
+    docs: Iterable[tuple[str, str, str]], queries: list[tuple[str, str]], config: LSRConfig, context: EncodeContext
+) -> Encoded:
+    import torch
+
+    if context.threads > 0:
+        torch.set_num_threads(context.threads)
+    context.uses_threads(torch.get_num_threads())
+    torch.manual_seed(context.seed)
+    factory = SideFactory(config.load_options(), config.batch_size, config.compile)
+    doc_side = factory.build("doc", config.doc)
+    query_side = factory.build("query", config.query)
+    n_cols = _check_vocabularies(doc_side, query_side)
+    corpus_idf = isinstance(query_side, IDFSide) and query_side.idf is None
+    log.info("doc side: %s; query side: %s", factory.provenance["doc"], factory.provenance["query"])
+
+    store = ShardStore(context.workdir, shard_docs(config.shard_size, config.batch_size))
+    tokens = store.load_tokens()
+    if tokens is None:
+        tokens = store.save_tokens(*_tokenize(docs, config.fields, doc_side, context.total_docs))
+    else:
+        for _ in docs:  # resuming: the collection is still read through, for its checks and report
+            pass
+    doc_vectors = _encode_shards(doc_side, tokens, store, config.batch_size, n_cols, context)
+    if corpus_idf:  # IDF of the query side's tokens over what the document side reads
+        query_side.set_corpus_df(document_frequencies(tokens, doc_side.special, n_cols), tokens.n_docs)
+    with ui.progress("encode queries", total=len(queries), unit="queries") as bar:
+        q_indptr, q_indices, q_data = query_side.encode([text for _, text in queries], bar.advance)
+    query_vectors = SparseVectors(q_indptr, q_indices, q_data, StringArray.pack([q for q, _ in queries]), n_cols)
+    stats = {
+        "flops": flops(doc_vectors, query_vectors),
+        "sides": factory.provenance,
+        "query_side_uses_model": query_side.uses_model,
+        "device": str(getattr(doc_side, "device", "cpu")),
+    }
+    if config.query.type == SideType.idf:
+        stats["query_idf"] = "corpus" if corpus_idf else config.query.idf_file
+    return Encoded(doc_vectors, query_vectors, _vocabulary(doc_side.tokenizer, n_cols), stats, context.workdir / "docs")

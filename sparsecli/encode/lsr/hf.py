@@ -1,0 +1,210 @@
+"""Loading Hugging Face tokenizers and models: hub ids or local folders, pinned revisions.
+
+Imported only by learned encoders, so `sparse --help` never pays for torch or transformers.
+`trust_remote_code` is passed through as configured and is off by default.
+
+Before anything loads, `available` decides how a hub id can be loaded: from the hub when it
+answers within seconds, from the local cache when it does not, or not at all, with one line
+saying so. (Left to itself, the hub client retries an unreachable host for most of a minute.)
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlparse
+
+from sparsecli.encode.lsr.config import Backbone, Device, DType
+from sparsecli.errors import ConfigError, InputError
+from sparsecli.io.checksum import sha256_file
+
+log = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class LoadOptions(NamedTuple):
+    revision: str | None
+    dtype: DType
+    device: Device
+    local_files_only: bool
+    trust_remote_code: bool
+
+
+HUB_TIMEOUT = 3.0  # seconds to wait for the hub to accept a connection
+_reachable: dict[str, bool] = {}
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub accepts a connection within HUB_TIMEOUT (asked once a
+    process); False under HF_HUB_OFFLINE=1. Name resolution runs in a thread, since it has
+    no timeout of its own."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    if host not in _reachable:
+        answer: list[bool] = []
+
+        def connect() -> None:
+            try:
+                socket.create_connection((host, 443), timeout=HUB_TIMEOUT).close()
+                answer.append(True)
+            except OSError:
+                answer.append(False)
+
+        worker = threading.Thread(target=connect, daemon=True)
+        worker.start()
+        worker.join(HUB_TIMEOUT)
+        _reachable[host] = bool(answer and answer[0])
+    return _reachable[host]
+
+
+def _cached(name: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("config.json", "tokenizer_config.json"):
+        found = try_to_load_from_cache(name, filename, revision=revision)
+        if isinstance(found, str):
+            return True
+    return False
+
+
+def available(name: str, options: LoadOptions, field: str = "encoder.model") -> LoadOptions:
+    """The options to load `name` with. A local folder or a reachable hub: unchanged. An
+    unreachable hub: the local cache (local_files_only), if it holds the model. Otherwise
+    an InputError naming the model, within HUB_TIMEOUT seconds."""
+    if Path(name).is_dir():
+        return options
+    fix = (
+        f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access "
+        "and then encoder.local_files_only=true"
+    )
+    if options.local_files_only:
+        if _cached(name, options.revision):
+            return options
+        raise InputError(f"{name} is not a folder and not in the Hugging Face cache", where=field, fix=fix)
+    if hub_reachable():
+        return options
+    if _cached(name, options.revision):
+        log.warning("the Hugging Face hub cannot be reached; loading %s from the local cache", name)
+        return options._replace(local_files_only=True)
+    raise InputError(
+        f"cannot reach the Hugging Face hub to download {name} (offline, or HF_HUB_OFFLINE=1), "
+        "and it is not in the local cache",
+        where=field,
+        fix=fix,
+    )
+
+
+def torch_device(device: Device) -> Any:
+    import torch
+
+    if device == Device.auto:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == Device.cuda and not torch.cuda.is_available():
+        raise ConfigError(
+            "CUDA is not available on this machine", where="encoder.device", fix="use encoder.device=cpu or auto"
+        )
+    return torch.device(device.value)
+
+
+def torch_dtype(dtype: DType) -> Any:
+    import torch
+
+    return {DType.fp32: torch.float32, DType.bf16: torch.bfloat16, DType.fp16: torch.float16}[dtype]
+
+
+def _common(options: LoadOptions) -> dict:
+    return {
+        "revision": options.revision,
+        "local_files_only": options.local_files_only,
+        "trust_remote_code": options.trust_remote_code,
+    }
+
+
+def _quiet() -> None:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # our own progress goes to stderr
+
+
+def load_tokenizer(name: str, options: LoadOptions) -> Any:
+    from transformers import AutoTokenizer
+
+    _quiet()
+    try:
+        return AutoTokenizer.from_pretrained(name, **_common(options))
+    except OSError as err:
+        raise InputError(
+            f"cannot load a tokenizer ({str(err).splitlines()[0]})",
+            where=f"encoder model {name}",
+            fix="pass a hub id (with network access) or a folder with tokenizer files; encoder.local_files_only=true "
+            "uses only the local cache",
+        ) from None
+
+
+def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Backbone:
+    """Encoder (masked LM) or decoder (causal LM), from the checkpoint's declared architecture."""
+    if backbone != Backbone.auto:
+        return backbone
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(name, **_common(options))
+    architectures = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForCausalLM") for a in architectures) or getattr(config, "is_decoder", False):
+        return Backbone.decoder
+    return Backbone.encoder
+
+
+def load_model(name: str, kind: str, options: LoadOptions) -> Any:
+    """kind: `mlm` (masked LM), `causal` (causal LM) or `base` (hidden states only), in eval mode on the device."""
+    import transformers
+
+    _quiet()
+    classes = {
+        "mlm": transformers.AutoModelForMaskedLM,
+        "causal": transformers.AutoModelForCausalLM,
+        "base": transformers.AutoModel,
+    }
+    try:
+        model = classes[kind].from_pretrained(name, dtype=torch_dtype(options.dtype), **_common(options))
+    except OSError as err:
+        raise InputError(
+            f"cannot load the model ({str(err).splitlines()[0]})",
+            where=f"encoder model {name}",
+            fix="pass a hub id (with network access) or a folder with config.json and model.safetensors",
+        ) from None
+    return model.to(torch_device(options.device)).eval()
+
+
+def model_file(name: str, filename: str, options: LoadOptions) -> Path:
+    """A file of a checkpoint: inside a local folder, or downloaded from the hub repo."""
+    local = Path(name) / filename
+    if local.is_file():
+        return local
+    if Path(name).is_dir():
+        raise InputError(f"{filename} not found", where=str(local), fix="put the file there or give a path")
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(name, filename, revision=options.revision, local_files_only=options.local_files_only))
+
+
+def provenance(name: str, model: Any | None, tokenizer: Any, options: LoadOptions) -> dict:
+    """What identifies the weights: the resolved hub commit, or the local weight files' sha256."""
+    record = {
+        "model": name,
+        "revision": options.revision,
+        "tokenizer": type(tokenizer).__name__,
+        "dtype": options.dtype.value,
+    }
+    if model is not None:
+        record["commit"] = getattr(model.config, "_commit_hash", None)
+        record["architecture"] = type(model).__name__
+    if Path(name).is_dir():
+        record["files_sha256"] = {f: sha256_file(Path(name) / f) for f in WEIGHT_FILES if (Path(name) / f).is_file()}
+    return record

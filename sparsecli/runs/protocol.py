@@ -1,0 +1,200 @@
+"""The run protocol: how every command runs inside its run directory.
+
+`task` is the one Hydra task function; it finds the command by Hydra's job name. A run
+that is complete is a cache hit. Otherwise the attempt is recorded in meta.json, the
+command's body writes its artifacts, and DONE.json is written last. Whatever goes wrong,
+the user reads one line on stderr and the exit code says what kind of failure it was:
+
+- bad config, input or upstream run (a SparseError): its line; exit 2 or 3;
+- Ctrl-C: `interrupted after N of M shards; rerun the same command to resume`; exit 130;
+- any other exception: its type and message, and the log file that holds the traceback;
+  exit 1.
+
+A directory this attempt created is removed unless it holds resumable work (finished
+shards), in which case the line says how to resume. In a `-m` sweep a failed job is
+recorded and the sweep goes on; the sweep's exit code is its worst job's. The run directory
+is the last line on stdout; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from sparsecli import ui
+from sparsecli.commands import Command, get
+from sparsecli.errors import SparseError
+from sparsecli.runs.rundir import RunDir
+
+log = logging.getLogger("sparsecli")
+
+INTERRUPTED = 130  # the shell's exit status for SIGINT
+FAILED = 1
+
+
+def to_object(cfg: Any, command: Command) -> Any:
+    """The job config as its dataclasses; any fault (a __post_init__ check, a missing value)
+    becomes a SparseError of one line."""
+    from omegaconf import OmegaConf
+
+    from sparsecli.runs.validate import explain
+
+    try:
+        return OmegaConf.to_object(cfg)
+    except Exception as err:
+        raise explain(err, command) from None
+
+
+def task(cfg: Any) -> Optional[str]:
+    """The Hydra task of every command: run the command named by hydra.job.name."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return execute(get(HydraConfig.get().job.name), cfg)
+
+
+def execute(command: Command, cfg: Any) -> Optional[str]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from sparsecli.runs import provenance, sweep
+    from sparsecli.runs.keys import run_key
+
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
+    fresh = run.is_fresh()
+    try:
+        conf = to_object(cfg, command)
+        ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
+        if command.check is not None:
+            command.check(conf)
+        run.key, view = run_key(command, conf)
+        run.inputs = view.get("inputs", {})
+        if run.is_complete() and not conf.runtime.force:
+            log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
+        else:
+            run.begin(
+                provenance.collect(
+                    seed=conf.seed,
+                    threads=conf.runtime.threads,
+                    argv=sys.argv,
+                    overrides=list(hydra_cfg.overrides.task),
+                    config=view["config"],
+                )
+            )
+            command.body(run, conf)
+            run.finish()
+    except KeyboardInterrupt:
+        _give_up(run, fresh, "interrupted", "interrupted (Ctrl-C)")
+        ui.message(_interrupted_line(run))
+        raise SystemExit(INTERRUPTED) from None
+    except Exception as err:
+        code, line = _failure(err, run, fresh)
+        ui.error(line)
+        if not in_sweep:
+            raise SystemExit(code) from None
+        sweep.record_job(command, run, list(hydra_cfg.overrides.task), failure=(code, line))
+        return None
+    if in_sweep:
+        sweep.record_job(command, run, list(hydra_cfg.overrides.task))
+    elif command.show is not None:
+        command.show(run)
+    print(run.path, flush=True)
+    return str(run.path)
+
+
+def _failure(err: Exception, run: RunDir, fresh: bool) -> tuple[int, str]:
+    """End a failed attempt; the exit code and the line to print."""
+    if isinstance(err, SparseError):
+        _give_up(run, fresh, "failed", err.line())
+        return err.exit_code, err.line()
+    what = _what(err)
+    log_path = _log_traceback(run, fresh)
+    _give_up(run, fresh, "failed", what)
+    where = f"; the traceback is in {log_path}" if log_path else ""
+    if run.has_work():
+        return FAILED, f"{what}{where}; {_kept(run)}; rerun the same command to resume"
+    return FAILED, f"{what} (an unexpected error: please report it){where}"
+
+
+def _what(err: BaseException) -> str:
+    message = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def _keeps(run: RunDir, fresh: bool) -> bool:
+    """The directory stays: it existed before this attempt, or it holds resumable work."""
+    return not fresh or run.has_work()
+
+
+def _give_up(run: RunDir, fresh: bool, status: str, reason: str) -> None:
+    """End a failed attempt: leave nothing half-written behind."""
+    if _keeps(run, fresh):
+        if run.started:
+            run.fail(status, reason)
+        return
+    shutil.rmtree(run.path, ignore_errors=True)
+    try:
+        run.path.parent.rmdir()  # runs/<command>/, if this run was its only one
+    except OSError:
+        pass
+
+
+def _kept(run: RunDir) -> str:
+    """What resumable work the run directory keeps: `2 of 5 shards are kept in <dir>`."""
+    progress = run.progress
+    if progress is None:
+        return f"its finished work is kept in {run.path}"
+    of = f" of {progress.total}" if progress.total is not None else ""
+    return f"{progress.done}{of} {progress.unit} are kept in {run.path}"
+
+
+def _interrupted_line(run: RunDir) -> str:
+    if run.has_work():
+        progress = run.progress
+        after = ""
+        if progress is not None:
+            after = f" after {progress.done}" + (f" of {progress.total}" if progress.total is not None else "")
+            after += f" {progress.unit}"
+        return f"interrupted{after}; rerun the same command to resume (kept in {run.path})"
+    if run.path.exists():
+        return f"interrupted; {run.path} is incomplete: rerun the same command"
+    return "interrupted; nothing was kept"
+
+
+def _log_traceback(run: RunDir, fresh: bool) -> Path | None:
+    """Write the traceback to this attempt's log file only (stderr gets one line), and move
+    the file beside the runs when its directory is about to be removed."""
+    handler = ui.attempt_log()
+    if handler is None:
+        return None
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "unexpected error", None, sys.exc_info())
+    handler.handle(record)
+    handler.close()
+    path = Path(handler.baseFilename)
+    if _keeps(run, fresh) or not path.is_file():
+        return path
+    kept = _failed_log(run.path.parent.parent, f"{run.command}-{run.key or 'nokey'}")
+    shutil.move(str(path), kept)
+    return kept
+
+
+def _failed_log(runs_root: Path, stem: str) -> Path:
+    folder = runs_root / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def report_crash(err: BaseException, command: str) -> str:
+    """The line for an unexpected error before any run directory exists; the traceback goes
+    to <runs_root>/logs/."""
+    import traceback
+
+    path = _failed_log(Path(os.environ.get("SPARSECLI_RUNS", "runs")), f"{command}-check")
+    path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    return f"{_what(err)} (an unexpected error: please report it); the traceback is in {path}"

@@ -1,0 +1,123 @@
+"""What every structured config shares: field kinds, the registry of group options, and the
+settings common to every command.
+
+Each config class is a plain dataclass that lives beside the code it configures and is
+exactly what that code receives (`OmegaConf.to_object`). A config group has a base class;
+each of its options is a subclass registered with `@option(group, name)` by its own
+package, and the command schema types the group's field by the base, as in Hydra's
+structured-config examples. So `search=approx search.algorithm=maxscore` fails while the
+config is composed: the approximate schema has no `algorithm`.
+
+OmegaConf checks types and enum values during composition; range checks live in each
+class's `__post_init__`. Field metadata tells the run key what a field means:
+- `runtime_field`: how a run executes, never what it writes; left out of the key;
+- `location_field`: where inputs are read from; left out of the key, whose command hashes
+  the content it reads instead (a copied collection keeps its key);
+- `path_field`: a local file or folder, or a hub id; the key holds the content of a local
+  one (sha256) and the id otherwise;
+- `upstream_field`: the run directory of another command; the key holds that run's key.
+
+Nothing here imports omegaconf or hydra, so `sparse --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
+from typing import Any, Callable, Mapping, Optional
+
+from sparsecli.errors import ConfigError
+
+MISSING: Any = "???"  # OmegaConf's marker for a value the user must give (omegaconf.MISSING)
+
+# group -> option name -> schema class, filled by @option as the option modules are imported
+OPTIONS: dict[str, dict[str, type]] = {}
+
+
+def option(group: str, name: str) -> Callable[[type], type]:
+    """Register a dataclass as option `name` of config group `group` (schema/<group>/<name>)."""
+
+    def register(cls: type) -> type:
+        OPTIONS.setdefault(group, {})[name] = cls
+        return cls
+
+    return register
+
+
+def as_dict(config: Any, stand_in: Optional[Callable[[Any, Mapping], Any]] = None) -> Any:
+    """A config as plain JSON values (enums by value), without its runtime and location
+    fields: what a manifest records about how an artifact was made. `stand_in(value,
+    metadata)` may replace the value of a field with metadata: the run key puts content
+    hashes and upstream run keys there."""
+    if is_dataclass(config):
+        out = {}
+        for f in fields(config):
+            if not f.metadata.get("in_key", True):
+                continue
+            value = getattr(config, f.name)
+            if stand_in is not None and f.metadata:
+                value = stand_in(value, f.metadata)
+            out[f.name] = as_dict(value, stand_in)
+        return out
+    if isinstance(config, Enum):
+        return config.value
+    if isinstance(config, (list, tuple)):
+        return [as_dict(v, stand_in) for v in config]
+    if isinstance(config, dict):
+        return {k: as_dict(v, stand_in) for k, v in config.items()}
+    return config
+
+
+def check(ok: bool, where: str, message: str, fix: str) -> None:
+    """Raise a ConfigError naming the field unless `ok`."""
+    if not ok:
+        raise ConfigError(message, where=where, fix=fix)
+
+
+def runtime_field(default: Any = None, factory: Optional[Callable[[], Any]] = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"in_key": False})
+    return field(default=default, metadata={"in_key": False})
+
+
+def location_field(default: Any = None, factory: Optional[Callable[[], Any]] = None) -> Any:
+    return runtime_field(default, factory)  # the same for the key; the name says why
+
+
+def path_field(default: Any = None) -> Any:
+    return field(default=default, metadata={"path": True})
+
+
+def upstream_field(command: str) -> Any:
+    return field(default=MISSING, metadata={"upstream": command})
+
+
+class ProgressMode(Enum):
+    auto = "auto"  # a bar on a terminal, log lines otherwise
+    bar = "bar"
+    log = "log"
+    none = "none"
+
+
+@dataclass
+class RuntimeConfig:
+    """How a run executes; never part of the run key, since it does not change results."""
+
+    force: bool = False  # recompute even when the run directory is complete
+    threads: int = 0  # 0 = all cores
+    progress: ProgressMode = ProgressMode.auto
+    progress_interval: float = 10.0  # seconds between progress log lines without a terminal
+
+    def __post_init__(self) -> None:
+        check(self.threads >= 0, "runtime.threads", f"must be >= 0, got {self.threads}", "use 0 for all cores")
+        check(self.progress_interval > 0, "runtime.progress_interval", "must be > 0", "pass a number of seconds")
+
+
+@dataclass
+class CommonConfig:
+    """Fields of every command's config."""
+
+    runs_root: str = runtime_field("runs")  # run directories go to <runs_root>/<command>/<key>/
+    data_root: Optional[str] = location_field()  # when set, named datasets read local copies under it
+    seed: int = 0
+    runtime: RuntimeConfig = runtime_field(factory=RuntimeConfig)

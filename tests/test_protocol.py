@@ -1,0 +1,386 @@
+"""The run protocol, rule by rule, through the real CLI: each failure is one stderr line with
+a known exit code and leaves nothing half-written; keys, meta.json and sweeps behave as the
+README says. Each test names the rule it checks."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+TINY_ENCODE = ("encode", "data=beir", f"data.path={TINY}")
+
+
+def error_line(result) -> str:
+    """The one line a failure prints: no traceback, nothing after it."""
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == lines[0]
+    return lines[0]
+
+
+def nothing_in(folder: Path) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+# --------------------------------------------------------------------------- 1. a required field
+
+
+@pytest.mark.parametrize(
+    "command, line",
+    [
+        ("index", "error: encode_run: missing: which run to read; pass the directory that `sparse encode ...` "
+                  "printed, e.g. encode_run=runs/encode/<key>"),
+        ("search", "error: index_run: missing: which run to read; pass the directory that `sparse index ...` "
+                   "printed, e.g. index_run=runs/index/<key>"),
+        ("eval", "error: search_run: missing: which run to read; pass the directory that `sparse search ...` "
+                 "printed, e.g. search_run=runs/search/<key>"),
+    ],
+)  # fmt: skip
+def test_a_missing_run_reference_is_one_line_with_an_example(sparse, runs, command, line):
+    result = sparse(command)
+    assert result.exit_code == 2 and error_line(result) == line
+    assert not runs.exists()
+
+
+def test_the_example_is_the_newest_finished_run(sparse, runs):
+    encoded = sparse(*TINY_ENCODE)
+    assert error_line(sparse("index")).endswith(f"e.g. encode_run={encoded.run_dir}")
+
+
+def test_a_missing_group_names_the_group_and_its_options(sparse, runs):
+    result = sparse("encode")
+    assert result.exit_code == 2
+    assert error_line(result).startswith(
+        "error: data: missing: choose an option of the data group; pass e.g. data=arguana (options: arguana, beir,"
+    )
+
+
+# --------------------------------------------------------------------------- 2. unexpected errors
+
+
+def test_a_dataset_that_cannot_be_downloaded_names_data_root(sparse, runs, monkeypatch, tmp_path):
+    """The README tour's first command on a machine without network or data_root."""
+    import socket
+
+    pytest.importorskip("ir_datasets")
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "irds"))
+
+    def offline(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    result = sparse("encode", "data=scifact")
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        "error: data: cannot download ir_datasets beir/scifact/test (ConnectionError: no network?); read a local "
+        "copy: pass data_root=<folder> (e.g. data_root=../shared/data) or set SPARSECLI_DATA_ROOT; "
+        "or data=beir data.path=<BEIR folder>"
+    )
+    assert nothing_in(runs / "encode")
+
+
+def test_an_unexpected_exception_names_the_log_with_its_traceback(sparse, runs, monkeypatch):
+    from sparsecli.retrieval.exact import index
+
+    encoded = sparse(*TINY_ENCODE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(index, "build", broken)
+    result = sparse("index", f"encode_run={encoded.run_dir}")
+    assert result.exit_code == 1
+    line = error_line(result)
+    prefix = "error: RuntimeError: boom (an unexpected error: please report it); the traceback is in "
+    assert line.startswith(prefix)
+    log = Path(line[len(prefix) :])
+    assert log.parent == runs / "logs" and log.name.startswith("index-")
+    assert "Traceback" in log.read_text() and "RuntimeError: boom" in log.read_text()
+    assert nothing_in(runs / "index")  # the run directory is gone; only the log is kept
+
+
+# --------------------------------------------------------------------------- 3. experiment presets
+
+
+def test_packaged_presets_work_from_any_folder(sparse, runs):
+    cfg = sparse("encode", "+experiment=bm25-tuned-scifact", "--cfg", "job")
+    assert cfg.exit_code == 0 and "k1: 1.2" in cfg.stdout and "name: scifact" in cfg.stdout
+    assert "experiment:" not in cfg.stdout  # a group, not a string key
+    unknown = sparse("encode", "+experiment=nope")
+    assert unknown.exit_code == 2
+    assert error_line(unknown) == (
+        "error: override '+experiment=nope': unknown option experiment=nope; choose one of: bm25-tuned-scifact"
+    )
+
+
+def test_presets_in_conf_and_sparsecli_conf(sparse, runs, tmp_path, monkeypatch):
+    preset = "# @package _global_\ndefaults:\n  - override /data: cranfield\nencoder:\n  k1: {k1}\n"
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "local.yaml").write_text(preset.format(k1=1.7))
+    elsewhere = tmp_path / "lab"
+    (elsewhere / "experiment").mkdir(parents=True)
+    (elsewhere / "experiment" / "shared.yaml").write_text(preset.format(k1=1.9))
+    monkeypatch.setenv("SPARSECLI_CONF", str(elsewhere))
+    assert "k1: 1.7" in sparse("encode", "+experiment=local", "--cfg", "job").stdout
+    assert "k1: 1.9" in sparse("encode", "+experiment=shared", "--cfg", "job").stdout
+    listed = error_line(sparse("encode", "+experiment=nope"))
+    assert listed.endswith("choose one of: bm25-tuned-scifact, local, shared")
+
+
+# --------------------------------------------------------------------------- 4. values and keys
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("encoder.k1=abc", "error: encoder.k1: 'abc' is not a number; pass a number, e.g. encoder.k1=0.9"),
+        ("encoder.variant=bm26", "error: encoder.variant: unknown value 'bm26'; did you mean encoder.variant=bm25l? "
+                                 "choose one of: lucene, robertson, atire, bm25l, bm25plus"),
+        ("runtime.threads=abc", "error: runtime.threads: 'abc' is not an integer; pass an integer, e.g. "
+                                "runtime.threads=0"),
+        ("encoder.kl=1.2", "error: encoder.kl: no such setting encoder.kl; did you mean encoder.k1? (settings here: "
+                           "encoder.analyzer, encoder.b, encoder.delta, encoder.k1, encoder.lucene_norms, encoder.name, "
+                           "encoder.variant)"),
+        ("dta=beir", "error: dta: no such setting dta; did you mean data? (settings here: data, data_root, encoder, "
+                     "experiment, export, runs_root, runtime, seed)"),
+        ("encoder.b=2", "error: encoder.b: must be in [0, 1], got 2.0; Anserini uses 0.4"),
+    ],
+)  # fmt: skip
+def test_bad_values_and_unknown_keys_are_one_line_exit_2(sparse, runs, override, line):
+    result = sparse(*TINY_ENCODE, override)
+    assert result.exit_code == 2 and error_line(result) == line
+    assert "+" not in result.stderr  # never the advice to add a new key
+    assert not runs.exists()
+
+
+def test_an_option_field_on_the_wrong_option_fails_at_composition(sparse, runs):
+    encoded = sparse(*TINY_ENCODE)
+    exact = sparse("index", f"encode_run={encoded.run_dir}")
+    approx_field = sparse("search", f"index_run={exact.run_dir}", "search.query_cut=3")
+    assert approx_field.exit_code == 2
+    assert error_line(approx_field).startswith("error: search.query_cut: no such setting search.query_cut;")
+    wrong_index = sparse("search", f"index_run={exact.run_dir}", "search=approx_r95")
+    assert wrong_index.exit_code == 2
+    assert error_line(wrong_index) == (
+        f"error: search: search=approx cannot search index=exact ({exact.run_dir}); pair index=exact with "
+        "search=exact and index=seismic with search=approx (or one of its presets); this search needs index=seismic"
+    )
+    assert nothing_in(runs / "search")
+
+
+# --------------------------------------------------------------------------- 5 and 6. shards and Ctrl-C
+
+
+def lsr_encode(model, *extra):
+    return (*TINY_ENCODE, "encoder=splade", f"encoder.model={model}", "encoder.batch_size=2", *extra)
+
+
+def failing_shard(monkeypatch, index, error):
+    from sparsecli.encode.lsr import shards
+
+    original = shards.ShardStore.write
+
+    def write(self, shard, positions, rows):
+        if shard == index:
+            raise error
+        original(self, shard, positions, rows)
+
+    monkeypatch.setattr(shards.ShardStore, "write", write)
+    return original
+
+
+def test_ctrl_c_keeps_the_finished_shards_and_says_how_to_resume(sparse, runs, tiny_bert, monkeypatch):
+    original = failing_shard(monkeypatch, 2, KeyboardInterrupt())
+    interrupted = sparse(*lsr_encode(tiny_bert, "encoder.shard_size=2"))
+    run_dir = next((runs / "encode").iterdir())
+    assert interrupted.exit_code == 130
+    last = interrupted.stderr.rstrip().splitlines()[-1]
+    assert last == f"interrupted after 2 of 5 shards; rerun the same command to resume (kept in {run_dir})"
+    assert sorted(p.name for p in (run_dir / "work" / "shards-2").iterdir()) == ["000000", "000001"]
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
+
+    from sparsecli.encode.lsr import shards
+
+    monkeypatch.setattr(shards.ShardStore, "write", original)
+    resumed = sparse(*lsr_encode(tiny_bert, "encoder.shard_size=2"))
+    assert resumed.exit_code == 0 and resumed.run_dir == run_dir
+    lines = resumed.stderr.splitlines()
+    resuming = next(i for i, line in enumerate(lines) if "resuming: 2 of 5 shards were already encoded" in line)
+    assert resuming < next(i for i, line in enumerate(lines) if "encode docs:" in line)  # said first, not last
+    attempts = json.loads((run_dir / "meta.json").read_text())["attempts"]
+    assert [a["status"] for a in attempts] == ["interrupted", "complete"]
+
+
+def test_ctrl_c_without_resumable_work_leaves_nothing(sparse, runs, monkeypatch):
+    from sparsecli.encode.bm25 import encoder
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(encoder, "weigh", interrupted)
+    result = sparse(*TINY_ENCODE)
+    assert result.exit_code == 130 and result.stderr.rstrip().splitlines()[-1] == "interrupted; nothing was kept"
+    assert nothing_in(runs / "encode")
+
+
+def test_a_crash_after_finished_shards_keeps_them(sparse, runs, tiny_bert, monkeypatch):
+    failing_shard(monkeypatch, 1, RuntimeError("disk full"))
+    result = sparse(*lsr_encode(tiny_bert, "encoder.shard_size=4"))
+    run_dir = next((runs / "encode").iterdir())
+    assert result.exit_code == 1
+    assert error_line(result) == (
+        f"error: RuntimeError: disk full; the traceback is in {next((run_dir / 'logs').iterdir())}; "
+        f"1 of 3 shards are kept in {run_dir}; rerun the same command to resume"
+    )
+
+
+def test_vectors_do_not_depend_on_shard_size_or_interruptions(sparse, runs, tiny_bert, monkeypatch, tmp_path):
+    """Batches are cut from the whole collection in one order: any shard size, and a run
+    interrupted and resumed, give the same bytes in the same run directory."""
+
+    def artifacts(*extra, root):
+        monkeypatch.setenv("SPARSECLI_RUNS", str(tmp_path / root))
+        result = sparse(*lsr_encode(tiny_bert, *extra))
+        assert result.exit_code == 0, result.stderr
+        return result.run_dir.name, json.loads((result.run_dir / "DONE.json").read_text())["artifacts"]
+
+    whole = artifacts("encoder.shard_size=100", root="whole")
+    assert artifacts("encoder.shard_size=2", root="two") == whole
+    assert artifacts("encoder.shard_size=3", root="three") == whole  # rounded up to whole batches (4)
+    original = failing_shard(monkeypatch, 1, KeyboardInterrupt())
+    monkeypatch.setenv("SPARSECLI_RUNS", str(tmp_path / "resumed"))
+    assert sparse(*lsr_encode(tiny_bert, "encoder.shard_size=2")).exit_code == 130
+    from sparsecli.encode.lsr import shards
+
+    monkeypatch.setattr(shards.ShardStore, "write", original)
+    assert artifacts("encoder.shard_size=4", root="resumed") == whole  # resumed with other shards, too
+    assert {"docs/data.npy", "docs/indices.npy", "queries/data.npy", "manifest.json"} <= set(whole[1])
+
+
+# --------------------------------------------------------------------------- 7. hub ids offline
+
+
+def test_an_unreachable_hub_id_is_one_line_within_seconds(sparse, runs, monkeypatch, tmp_path):
+    import huggingface_hub.constants as hub
+    import socket
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+
+    def unreachable(*args, **kwargs):
+        time.sleep(10)  # a black-holed network: only our timeout ends the wait
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    from sparsecli.encode.lsr import hf
+
+    monkeypatch.setattr(hf, "_reachable", {})
+    start = time.monotonic()
+    result = sparse(*TINY_ENCODE, "encoder=splade", "encoder.model=naver/splade-v3")
+    assert time.monotonic() - start < 5
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        "error: encoder.model: cannot reach the Hugging Face hub to download naver/splade-v3 (offline, or "
+        "HF_HUB_OFFLINE=1), and it is not in the local cache; pass encoder.model=<local folder with config.json, "
+        "tokenizer and weights>, or run once with network access and then encoder.local_files_only=true"
+    )
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    offline = sparse(*TINY_ENCODE, "encoder=splade", "encoder.model=naver/splade-v3")
+    assert offline.exit_code == 3 and "naver/splade-v3" in error_line(offline)
+    assert not runs.exists()
+
+
+# --------------------------------------------------------------------------- 8. stable keys
+
+
+def test_relative_absolute_and_copied_data_share_a_run(sparse, runs, tmp_path, monkeypatch):
+    absolute = sparse(*TINY_ENCODE)
+    monkeypatch.chdir(TINY.parent)
+    relative = sparse("encode", "data=beir", "data.path=tiny")
+    assert relative.run_dir.name == absolute.run_dir.name and "cache hit" in relative.stderr
+    copy = tmp_path / "copy"
+    shutil.copytree(TINY, copy)
+    copied = sparse("encode", "data=beir", f"data.path={copy}")
+    assert copied.run_dir.name == absolute.run_dir.name and "cache hit" in copied.stderr
+
+
+def test_content_hashes_are_computed_once(tmp_path, monkeypatch):
+    from sparsecli.io import checksum
+
+    monkeypatch.setenv("SPARSECLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(checksum, "_cache", None)
+    reads = []
+    original = checksum.sha256_file
+    monkeypatch.setattr(checksum, "sha256_file", lambda path: reads.append(path) or original(path))
+    first = checksum.content_sha256(TINY / "corpus.jsonl")
+    monkeypatch.setattr(checksum, "_cache", None)  # a new process: the cache is read from disk
+    assert checksum.content_sha256(TINY / "corpus.jsonl") == first and len(reads) == 1
+
+
+# --------------------------------------------------------------------------- 9. meta.json
+
+
+def test_meta_records_threads_used_peak_memory_and_every_attempt(sparse, runs):
+    import numba
+
+    encoded = sparse(*TINY_ENCODE)
+    index = sparse("index", f"encode_run={encoded.run_dir}", "runtime.threads=1")
+    meta = json.loads((index.run_dir / "meta.json").read_text())
+    assert meta["threads"] == 1 and meta["threads_used"] == 1
+    assert all(v > 0 for v in meta["peak_rss_bytes"].values()) and set(meta["peak_rss_bytes"]) == {"build"}
+    again = sparse("index", f"encode_run={encoded.run_dir}", "runtime.force=true")
+    meta = json.loads((again.run_dir / "meta.json").read_text())
+    assert [a["threads_used"] for a in meta["attempts"]] == [1, numba.config.NUMBA_NUM_THREADS]
+    assert [a["status"] for a in meta["attempts"]] == ["complete", "complete"]
+
+
+# --------------------------------------------------------------------------- 10. --version
+
+
+def test_version(sparse):
+    from sparsecli import __version__
+
+    for flag in ("--version", "-V"):
+        result = sparse(flag)
+        assert result.exit_code == 0 and result.stdout == f"sparsecli {__version__}\n"
+
+
+# --------------------------------------------------------------------------- 11. sweeps
+
+
+def test_a_sweep_ends_with_a_table_and_keeps_its_own_record(sparse, runs):
+    encoded = sparse(*TINY_ENCODE)
+    index = sparse("index", f"encode_run={encoded.run_dir}")
+    first = sparse("search", "-m", f"index_run={index.run_dir}", "search.k=1,2")
+    assert first.exit_code == 0
+    dirs = [line for line in first.stdout.splitlines() if line.startswith(str(runs))]
+    table = first.stderr[first.stderr.index("sweep of 2 runs") :]
+    for k, run_dir in zip((1, 2), dirs):
+        assert f"│ {k}" in table and f"search/{Path(run_dir).name}" in table
+    second = sparse("search", "-m", f"index_run={index.run_dir}", "search.k=3,4")
+    assert second.exit_code == 0
+    sweeps = sorted((runs / "search" / "sweeps").iterdir())
+    assert len(sweeps) == 2 and all((s / "multirun.yaml").is_file() for s in sweeps)
+    rows = (sweeps[0] / "summary.tsv").read_text().splitlines()
+    assert rows == ["search.k\trun", *(f"{k}\tsearch/{Path(d).name}" for k, d in zip((1, 2), dirs))]
+
+
+def test_eval_compares_runs_by_what_differs(sparse, runs):
+    runs_by_k1 = []
+    for k1 in ("0.9", "1.2"):
+        encoded = sparse(*TINY_ENCODE, f"encoder.k1={k1}")
+        index = sparse("index", f"encode_run={encoded.run_dir}")
+        runs_by_k1.append(sparse("search", f"index_run={index.run_dir}", "search.k=5").run_dir)
+    listed = sparse("eval", f"search_run=[{runs_by_k1[0]},{runs_by_k1[1]}]")
+    report = json.loads((listed.run_dir / "report.json").read_text())
+    assert [r["label"] for r in report["runs"]] == ["encoder.k1=0.9", "encoder.k1=1.2"]
+    assert "encoder.k1=0.9" in listed.stdout and "encoder.k1=1.2" in listed.stdout
+    swept = sparse("eval", "-m", f"search_run={runs_by_k1[0]},{runs_by_k1[1]}")
+    assert swept.exit_code == 0 and "sparse eval" not in swept.stdout  # no table per job
+    header, *rows = (next((runs / "eval" / "sweeps").iterdir()) / "summary.tsv").read_text().splitlines()
+    assert header == "search_run\tdiffers\tnDCG@10\tRR@10\tR@100\tR@1000\trun"
+    assert [row.split("\t")[1] for row in rows] == ["encoder.k1=0.9", "encoder.k1=1.2"]
