@@ -1,3 +1,3 @@
-from sparsecli.cli import main
+from sparsecli import main
 
 main()

@@ -80,7 +80,3 @@ for _command in commands().values():
 def version() -> None:
     """Print the sparsecli version (as --version does)."""
     _version(True)
-
-
-def main() -> None:
-    app()

@@ -88,8 +88,9 @@ def path_field(default: Any = None) -> Any:
     return field(default=default, metadata={"path": True})
 
 
-def upstream_field(command: str) -> Any:
-    return field(default=MISSING, metadata={"upstream": command})
+def upstream_field(command: str, files: bool = False) -> Any:
+    """`files`: the field also takes plain files (eval reads TREC run files)."""
+    return field(default=MISSING, metadata={"upstream": command, "files": files})
 
 
 class ProgressMode(Enum):
@@ -121,3 +122,11 @@ class CommonConfig:
     data_root: Optional[str] = location_field()  # when set, named datasets read local copies under it
     seed: int = 0
     runtime: RuntimeConfig = runtime_field(factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        check(
+            bool(self.runs_root.strip()),
+            "runs_root",
+            "is empty (SPARSECLI_RUNS set to nothing?)",
+            "pass a folder, e.g. runs_root=runs, or unset SPARSECLI_RUNS",
+        )

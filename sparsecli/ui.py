@@ -97,12 +97,13 @@ def error(line: str) -> None:
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
     """A table on stderr: summaries that are not a command's results."""
     from rich.table import Table
+    from rich.text import Text
 
     shown = Table(title=title, title_justify="left")
     for column in header:
         shown.add_column(column, overflow="fold")
     for row in rows:
-        shown.add_row(*row)
+        shown.add_row(*(Text(cell) for cell in row))  # plain text: a list value's [ ] is not markup
     console().print(shown)
 
 

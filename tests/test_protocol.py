@@ -384,3 +384,70 @@ def test_eval_compares_runs_by_what_differs(sparse, runs):
     header, *rows = (next((runs / "eval" / "sweeps").iterdir()) / "summary.tsv").read_text().splitlines()
     assert header == "search_run\tdiffers\tnDCG@10\tRR@10\tR@100\tR@1000\trun"
     assert [row.split("\t")[1] for row in rows] == ["encoder.k1=0.9", "encoder.k1=1.2"]
+
+
+# --------------------------------------------------------------------------- more mistakes, each one line
+
+
+@pytest.mark.parametrize(
+    "args, code, line",
+    [
+        (("encoder.k1=0.9,1.2",), 2, "error: command line: encoder.k1=0.9,1.2 lists several values; add -m to run "
+                                     "one job per value, or give a list: key=[a,b] (quote the argument)"),
+        (("+encoder.kl=1.2",), 2, "error: encoder.kl: no such setting encoder.kl; did you mean encoder.k1? (settings "
+                                  "here: encoder.analyzer, encoder.b, encoder.delta, encoder.k1, encoder.lucene_norms, "
+                                  "encoder.name, encoder.variant)"),
+        (("~encoder.k1",), 2, "error: encoder.k1: cannot delete a setting; set it instead: encoder.k1=<value>"),
+        (("runtime.force=maybe",), 2, "error: runtime.force: 'maybe' is not true or false; pass true or false, e.g. "
+                                      "runtime.force=False"),
+        (("runs_root=",), 2, "error: runs_root: is empty (SPARSECLI_RUNS set to nothing?); pass a folder, e.g. "
+                             "runs_root=runs, or unset SPARSECLI_RUNS"),
+        (("--config-dir", "/x"), 2, "error: command line: --config-dir is not supported; put configs of your own in "
+                                    "./conf or in $SPARSECLI_CONF"),
+        (("--cfg", "job", "-m"), 2, "error: command line: --cfg shows one job's config, -m runs a sweep; drop -m to "
+                                    "see a config"),
+        (("encoder=splade", "encoder.model=/nonexistent"), 3, "error: encoder.model: /nonexistent is not a folder; "
+                                                              "pass encoder.model=<existing model folder> or a hub id"),
+        (("encoder.analyzer.stopwords=/no.txt",), 2, "error: encoder.analyzer.stopwords: unknown stopword list "
+                                                     "'/no.txt'; use one of lucene, none or a path to a file with one "
+                                                     "word per line"),
+    ],
+)  # fmt: skip
+def test_more_mistakes_are_one_line(sparse, runs, args, code, line):
+    result = sparse(*TINY_ENCODE, *args)
+    assert result.exit_code == code and error_line(result) == line
+    assert not runs.exists()
+
+
+def test_a_runs_root_that_cannot_hold_runs(sparse, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = sparse(*TINY_ENCODE, f"runs_root={blocker}")
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"error: runs_root: cannot make run directories in {blocker}/encode (Not a directory); "
+        "pass runs_root=<a writable folder> (or set SPARSECLI_RUNS)"
+    )
+
+
+def test_a_model_longer_than_its_positions_is_refused_before_the_run(sparse, runs, tiny_bert):
+    result = sparse(*lsr_encode(tiny_bert, "encoder.doc.max_length=1024"))
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"error: encoder.doc.max_length: 1024 tokens, but {tiny_bert} has 512 positions; "
+        "pass encoder.doc.max_length=512 or less"
+    )
+    assert not runs.exists()
+
+
+def test_a_failing_sweep_job_does_not_stop_the_others(sparse, runs, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(TINY, broken)
+    sweep = sparse("encode", "-m", "data=beir", f"data.path={TINY},{broken}")
+    assert sweep.exit_code == 0
+    (broken / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n{"_id": "d1", "text": "y"}\n')  # after the check
+    rerun = sparse("encode", "-m", "data=beir", f"data.path={TINY},{broken}", "encoder.k1=1.1")
+    assert rerun.exit_code == 3
+    finished = [line for line in rerun.stdout.splitlines() if line.startswith(str(runs))]
+    assert len(finished) == 1  # the good job still ran
+    assert f"error: {broken}/corpus.jsonl:2: duplicate document id" in rerun.stderr

@@ -41,9 +41,10 @@ class Command(NamedTuple):
     # Overrides that let `--help` compose without the groups a user must choose.
     help_overrides: tuple[str, ...] = ()
 
-    def upstream(self) -> dict[str, str]:
-        """{field: command} of the fields that name other commands' run directories."""
-        return {f.name: f.metadata["upstream"] for f in dataclasses.fields(self.schema) if "upstream" in f.metadata}
+    def upstream(self) -> dict[str, dataclasses.Field]:
+        """{name: field} of the fields that name other commands' run directories; a field's
+        metadata["upstream"] is that command, and metadata["files"] whether it takes files too."""
+        return {f.name: f for f in dataclasses.fields(self.schema) if "upstream" in f.metadata}
 
 
 _COMMANDS: dict[str, Command] = {}

@@ -22,7 +22,7 @@ from sparsecli.schema import CommonConfig, upstream_field
 @dataclass
 class EvalJob(CommonConfig):
     # A search run directory, a TREC run file, or a list of them to compare.
-    search_run: Any = upstream_field("search")
+    search_run: Any = upstream_field("search", files=True)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 

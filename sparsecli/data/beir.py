@@ -21,7 +21,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise InputError(
-                f"malformed JSON ({err.msg} at column {err.colno})", where=where, fix="fix or remove this line"
+                f"malformed JSON ({err.msg}, column {err.colno})", where=where, fix="fix or remove this line"
             ) from None
         if not isinstance(record, dict):
             raise InputError("expected a JSON object", where=where, fix="write one object per line")

@@ -116,7 +116,8 @@ def _count_lines(path: Path) -> int:
 
 def _require(folder: Path, name: str, what: str, fix: str) -> Path:
     if not folder.is_dir():
-        raise InputError("folder not found", where=str(folder), fix="check data.path (or data_root)")
+        what = "is a file, not a folder" if folder.is_file() else "folder not found"
+        raise InputError(what, where=str(folder), fix="check data.path (or data_root)")
     found = find_file(folder, name)
     if found is None:
         raise InputError(f"{what} file not found", where=str(folder / name), fix=fix)

@@ -91,20 +91,36 @@ def run(name: str, argv: list[str]) -> None:
 
     from sparsecli.runs import protocol, sweep
 
+    from sparsecli.runs.validate import split
+
     command = get(name)
     register()
-    if {"--help", "-h"} & set(argv):
-        given = {a.partition("=")[0] for a in argv}
-        argv = [*argv, *(o for o in command.help_overrides if o.partition("=")[0] not in given)]
+    overrides, flags = split(argv)
+    if "--version" in flags:  # Hydra's own --version would print Hydra's
+        from sparsecli import __version__
+
+        print(f"sparsecli {__version__}")
+        return
+    if "--hydra-help" in flags:
+        overrides = []  # Hydra's help composes none of them
+    if {"--help", "-h"} & set(flags):
+        given = {o.partition("=")[0] for o in overrides}
+        overrides += [o for o in command.help_overrides if o.partition("=")[0] not in given]
+    argv = [*flags, *overrides]
     _checked(command, argv)
-    if {"-m", "--multirun"} & set(argv):
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    if multirun:
         os.environ[SWEEP_ENV] = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        sweep.failed_jobs.clear()
     main = hydra.main(config_path="pkg://sparsecli.conf", config_name=name, version_base="1.3")(protocol.task)
     saved = sys.argv
     sys.argv = [f"sparse {name}", *argv]
     try:
         main()
+    except KeyboardInterrupt:  # before or after a job: the job itself reports its own
+        ui.message("interrupted; nothing was kept")
+        raise SystemExit(protocol.INTERRUPTED) from None
     finally:
         sys.argv = saved
-    if sweep.failed_jobs:
+    if multirun and sweep.failed_jobs:
         raise SystemExit(max(code for code, _ in sweep.failed_jobs))

@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -34,7 +36,16 @@ from sparsecli.runs.rundir import RunDir
 log = logging.getLogger("sparsecli")
 
 INTERRUPTED = 130  # the shell's exit status for SIGINT
+TERMINATED = 143  # and for SIGTERM (timeout, SLURM, docker stop)
 FAILED = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the work is, so that it ends as an interruption does."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def to_object(cfg: Any, command: Command) -> Any:
@@ -68,6 +79,8 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
     fresh = run.is_fresh()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         conf = to_object(cfg, command)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
@@ -89,10 +102,11 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             )
             command.body(run, conf)
             run.finish()
-    except KeyboardInterrupt:
-        _give_up(run, fresh, "interrupted", "interrupted (Ctrl-C)")
+    except (KeyboardInterrupt, Terminated) as err:
+        signal_name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C"
+        _give_up(run, fresh, "interrupted", f"interrupted ({signal_name})")
         ui.message(_interrupted_line(run))
-        raise SystemExit(INTERRUPTED) from None
+        raise SystemExit(TERMINATED if isinstance(err, Terminated) else INTERRUPTED) from None
     except Exception as err:
         code, line = _failure(err, run, fresh)
         ui.error(line)

@@ -116,7 +116,10 @@ class RunDir:
         return not (self.path / META).exists()
 
     def has_work(self) -> bool:
-        """Resumable work from this or an earlier attempt is kept in WORK."""
+        """Resumable work is kept in WORK: at least one finished unit (a shard), when the body
+        reports its progress; any file otherwise."""
+        if self.progress is not None and self.progress.done == 0:
+            return False
         work = self.path / WORK
         return work.is_dir() and any(work.iterdir())
 
@@ -267,7 +270,7 @@ def open_upstream(reference: str, field: str, command: str) -> tuple[Path, dict]
     path = Path(reference)
     if not path.is_dir():
         raise UpstreamError(
-            f"run directory {reference} does not exist",
+            f"{reference} is a file, not a run directory" if path.is_file() else f"run directory {reference} does not exist",
             where=field,
             fix=f"pass the directory printed by `sparse {command} ...`",
         )
@@ -284,4 +287,12 @@ def open_upstream(reference: str, field: str, command: str) -> tuple[Path, dict]
             where=field,
             fix=f"pass a directory under runs/{command}/",
         )
+    for name, info in done.get("artifacts", {}).items():
+        artifact = path / name
+        if not artifact.is_file() or artifact.stat().st_size != info.get("size"):
+            raise UpstreamError(
+                f"{reference} changed after it finished ({name} is missing or has another size)",
+                where=field,
+                fix=f"recompute it: rerun its `sparse {command} ...` with runtime.force=true",
+            )
     return path, done

@@ -34,6 +34,11 @@ class BM25Config(EncoderConfig):
         check(0 <= self.b <= 1, "encoder.b", f"must be in [0, 1], got {self.b}", "Anserini uses 0.4")
         check(self.delta >= 0, "encoder.delta", f"must be >= 0, got {self.delta}", "the usual value is 0.5")
 
+    def preflight(self) -> None:
+        from sparsecli.text.stopwords import load_stopwords
+
+        load_stopwords(self.analyzer.stopwords)  # a list that does not exist fails before the run
+
     def text_fields(self) -> list[str]:
         return list(self.analyzer.fields)
 

@@ -115,11 +115,19 @@ class LSRConfig(EncoderConfig):
         return LoadOptions(None, self.dtype, self.device, self.local_files_only, self.trust_remote_code)
 
     def preflight(self) -> None:
-        from sparsecli.encode.lsr.hf import available
+        from sparsecli.encode.lsr.hf import available, position_limit
 
         for side, config in (("doc", self.doc), ("query", self.query)):
             field = "encoder.model" if config.model == self.model else f"encoder.{side}.model"
-            available(config.model, self.load_options()._replace(revision=config.revision), field)
+            options = available(config.model, self.load_options()._replace(revision=config.revision), field)
+            if config.type in (SideType.mlm, SideType.mlp):
+                limit = position_limit(config.model, options)
+                check(
+                    limit is None or config.max_length <= limit,
+                    f"encoder.{side}.max_length",
+                    f"{config.max_length} tokens, but {config.model} has {limit} positions",
+                    f"pass encoder.{side}.max_length={limit} or less",
+                )
 
     def encode(self, docs, queries, context):
         from sparsecli.encode.lsr.encoder import encode

@@ -151,7 +151,6 @@ def encode(
     doc_side = factory.build("doc", config.doc)
     query_side = factory.build("query", config.query)
     n_cols = _check_vocabularies(doc_side, query_side)
-    corpus_idf = isinstance(query_side, IDFSide) and query_side.idf is None
     log.info("doc side: %s; query side: %s", factory.provenance["doc"], factory.provenance["query"])
 
     store = ShardStore(context.workdir, shard_docs(config.shard_size, config.batch_size))
@@ -161,9 +160,12 @@ def encode(
     else:
         for _ in docs:  # resuming: the collection is still read through, for its checks and report
             pass
+    corpus_idf = [s for s in (doc_side, query_side) if isinstance(s, IDFSide) and s.idf is None]
+    if corpus_idf:  # IDF over what the document side reads
+        df = document_frequencies(tokens, doc_side.special, n_cols)
+        for side in corpus_idf:
+            side.set_corpus_df(df, tokens.n_docs)
     doc_vectors = _encode_shards(doc_side, tokens, store, config.batch_size, n_cols, context)
-    if corpus_idf:  # IDF of the query side's tokens over what the document side reads
-        query_side.set_corpus_df(document_frequencies(tokens, doc_side.special, n_cols), tokens.n_docs)
     with ui.progress("encode queries", total=len(queries), unit="queries") as bar:
         q_indptr, q_indices, q_data = query_side.encode([text for _, text in queries], bar.advance)
     query_vectors = SparseVectors(q_indptr, q_indices, q_data, StringArray.pack([q for q, _ in queries]), n_cols)
@@ -174,5 +176,5 @@ def encode(
         "device": str(getattr(doc_side, "device", "cpu")),
     }
     if config.query.type == SideType.idf:
-        stats["query_idf"] = "corpus" if corpus_idf else config.query.idf_file
+        stats["query_idf"] = "corpus" if query_side in corpus_idf else config.query.idf_file
     return Encoded(doc_vectors, query_vectors, _vocabulary(doc_side.tokenizer, n_cols), stats, context.workdir / "docs")

@@ -78,12 +78,24 @@ def available(name: str, options: LoadOptions, field: str = "encoder.model") -> 
     """The options to load `name` with. A local folder or a reachable hub: unchanged. An
     unreachable hub: the local cache (local_files_only), if it holds the model. Otherwise
     an InputError naming the model, within HUB_TIMEOUT seconds."""
-    if Path(name).is_dir():
+    if Path(name).expanduser().is_dir():
         return options
     fix = (
         f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access "
         "and then encoder.local_files_only=true"
     )
+    if name.startswith(("/", ".", "~")) or Path(name).exists():
+        raise InputError(
+            f"{name} is not a folder", where=field, fix=f"pass {field}=<existing model folder> or a hub id"
+        )
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise InputError(
+            f"{name!r} is neither a folder nor a hub id", where=field, fix="pass a model folder, or a hub id: org/name"
+        ) from None
     if options.local_files_only:
         if _cached(name, options.revision):
             return options
@@ -131,6 +143,8 @@ def _quiet() -> None:
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # our own progress goes to stderr
+    # Load reports list every unused checkpoint key (a uniCOIL head, say) over many lines.
+    transformers.utils.logging.set_verbosity_error()
 
 
 def load_tokenizer(name: str, options: LoadOptions) -> Any:
@@ -139,13 +153,26 @@ def load_tokenizer(name: str, options: LoadOptions) -> Any:
     _quiet()
     try:
         return AutoTokenizer.from_pretrained(name, **_common(options))
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: a folder with no tokenizer files
         raise InputError(
             f"cannot load a tokenizer ({str(err).splitlines()[0]})",
             where=f"encoder model {name}",
             fix="pass a hub id (with network access) or a folder with tokenizer files; encoder.local_files_only=true "
             "uses only the local cache",
         ) from None
+
+
+def position_limit(name: str, options: LoadOptions) -> int | None:
+    """The longest input the checkpoint's position embeddings allow, from its config; None
+    when the config does not say (or there is no config.json: tokenizer-only sides)."""
+    from transformers import AutoConfig
+
+    _quiet()
+    try:
+        config = AutoConfig.from_pretrained(name, **_common(options))
+    except (OSError, ValueError):
+        return None
+    return getattr(config, "max_position_embeddings", None)
 
 
 def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Backbone:
