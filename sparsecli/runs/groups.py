@@ -1,0 +1,45 @@
+"""Where configs are found, and the options of each config group.
+
+The package's own `sparsecli/conf` comes first, then `./conf` and the folders listed in
+$SPARSECLI_CONF (added to Hydra's search path by hydra_plugins/sparsecli_searchpath), where
+lab presets and collections of your own live.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+
+from sparsecli.commands import Command
+
+CONF_ENV = "SPARSECLI_CONF"
+
+
+def conf_dirs() -> list[Path]:
+    """Config folders in search order: the package's, then ./conf and $SPARSECLI_CONF entries."""
+    return [Path(str(resources.files("sparsecli") / "conf")), *extra_conf_dirs()]
+
+
+def extra_conf_dirs() -> list[Path]:
+    """User config folders added to Hydra's search path by our SearchPathPlugin."""
+    candidates = [Path("conf")]
+    candidates += [Path(p) for p in os.environ.get(CONF_ENV, "").split(os.pathsep) if p]
+    return [p.resolve() for p in candidates if p.is_dir()]
+
+
+def available_options(group: str) -> set[str] | None:
+    """Options of a config group across the search path; None if no such group exists."""
+    found = None
+    for base in conf_dirs():
+        folder = base / group
+        if folder.is_dir():
+            found = found or set()
+            found |= {p.stem for p in folder.glob("*.yaml")}
+    return found
+
+
+def groups_of(command: Command) -> set[str]:
+    """The config groups a command's overrides may choose from."""
+    return {g for g in (*command.groups, *(f.name for f in fields(command.schema))) if available_options(g)}

@@ -1,0 +1,432 @@
+"""Check a command line before Hydra runs it, and explain what is wrong in one line.
+
+Hydra reports a bad override as a page of text (or a traceback, for a missing value), and
+only once it is already running. So every job the command line describes is first composed
+with Hydra's compose API and the same overrides, and each failure becomes a ConfigError
+(exit 2) naming the field, what is wrong and how to fix it: an unknown option or key with
+the closest valid one ("did you mean encoder.k1?"; never a `+`, which would add a new key),
+a value of the wrong type, a required field left out (with an example), a range check.
+Then the upstream runs are opened and the command's own checks run (input files, a search
+that does not fit its index), so that nothing is created for a job that cannot run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from sparsecli.commands import Command
+from sparsecli.errors import ConfigError, SparseError
+from sparsecli.runs.groups import available_options, conf_dirs, groups_of
+
+# Hydra flags after which the next argument is the flag's value, not an override.
+_FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                      "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i"}  # Hydra prints and runs nothing
+# Hydra's flags that sparse does not support, and what to do instead.
+_UNSUPPORTED = {
+    "--config-name": "the command chooses its config",
+    "-cn": "the command chooses its config",
+    "--config-path": "put configs of your own in ./conf or in $SPARSECLI_CONF",
+    "-cp": "put configs of your own in ./conf or in $SPARSECLI_CONF",
+    "--config-dir": "put configs of your own in ./conf or in $SPARSECLI_CONF",
+    "-cd": "put configs of your own in ./conf or in $SPARSECLI_CONF",
+    "--shell-completion": "sparse completes group options itself",
+    "-sc": "sparse completes group options itself",
+    "--experimental-rerun": "rerun the command: a finished run is a cache hit",
+}
+_SWEEPS_TO_CHECK = 256  # composing costs ~0.1 s a job; a larger sweep is checked on its first jobs
+
+
+def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str:
+    # Short names get a lower bar, so that a one-letter typo is found (kl -> k1).
+    cutoff = 0.5 if len(word) <= 3 else 0.6
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=cutoff)
+    return f"did you mean {prefix}{close[0]}?" if close else ""
+
+
+def _fields(object_type: Any) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(object_type)) if dataclasses.is_dataclass(object_type) else []
+
+
+def _example(full_key: str, object_type: Any) -> str:
+    """`, e.g. key=<default>` when the field has a plain default."""
+    for f in _fields(object_type):
+        if f.name == full_key.rpartition(".")[2]:
+            default = f.default
+            if isinstance(default, Enum):
+                default = default.value
+            if default is not dataclasses.MISSING and default not in (None, "???"):
+                return f", e.g. {full_key}={default}"
+    return ""
+
+
+def unknown_key(full_key: str, object_type: Any, groups: Iterable[str] = ()) -> ConfigError:
+    parent, _, name = full_key.rpartition(".")
+    valid = {f.name for f in _fields(object_type)} | (set(groups) if not parent else set())
+    prefix = f"{parent}." if parent else ""
+    hint = did_you_mean(name, valid, prefix)
+    listing = ", ".join(f"{prefix}{v}" for v in sorted(valid))
+    return ConfigError(
+        f"no such setting {full_key}",
+        where=full_key,
+        fix=f"{hint} (settings here: {listing})" if hint else f"settings here: {listing}",
+    )
+
+
+TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false", "String": "a string"}
+
+
+def bad_value(full_key: str, message: str, object_type: Any, value: str) -> ConfigError:
+    """An OmegaConf ValidationError's message as a line a user can act on."""
+    example = _example(full_key, object_type)
+    enum = re.search(r"expected one of \[(.*)\]", message)
+    if enum:
+        options = [o.strip() for o in enum.group(1).split(",")]
+        hint = did_you_mean(value, options, f"{full_key}=")
+        return ConfigError(
+            f"unknown value {value!r}",
+            where=full_key,
+            fix=(f"{hint} " if hint else "") + f"choose one of: {', '.join(options)}",
+        )
+    if "is not Optional" in message:
+        return ConfigError("null is not allowed here", where=full_key, fix=f"pass a value{example}")
+    if "is not a ListConfig" in message:
+        return ConfigError(f"{value!r} is not a list", where=full_key, fix=f"pass a list, e.g. {full_key}=[a,b]")
+    if "is not a subclass of" in message:
+        return ConfigError(
+            "is a group of settings, not a value", where=full_key, fix=f"set one of them: {full_key}.<name>=<value>"
+        )
+    kind = re.search(r"converted to (\w+)|is not a valid (\w+)", message)
+    if kind is None:
+        return ConfigError(f"{value!r} has the wrong type", where=full_key, fix=f"pass another value{example}")
+    name = kind.group(1) or kind.group(2)
+    wanted = TYPE_NAMES.get(name, "true or false" if name == "bool" else f"a {name}")
+    return ConfigError(f"{value!r} is not {wanted}", where=full_key, fix=f"pass {wanted}{example}")
+
+
+def missing_value(full_key: str, command: Command) -> ConfigError:
+    field = command.upstream().get(full_key)
+    if field is not None:
+        upstream = field.metadata["upstream"]
+        return ConfigError(
+            "missing: which run to read",
+            where=full_key,
+            fix=f"pass the directory that `sparse {upstream} ...` printed, e.g. {full_key}={_example_run(upstream)}",
+        )
+    return ConfigError("missing: this setting has no default", where=full_key, fix=f"pass {full_key}=<value>")
+
+
+def _example_run(command: str) -> str:
+    """The newest complete run of `command`, if any, else a placeholder."""
+    import os
+
+    from sparsecli.runs.rundir import DONE, read_done
+
+    root = Path(os.environ.get("SPARSECLI_RUNS", "runs")) / command
+    done = [p for p in root.iterdir() if read_done(p)] if root.is_dir() else []
+    if done:
+        return str(max(done, key=lambda p: (p / DONE).stat().st_mtime))
+    return f"runs/{command}/<key>"
+
+
+def _given(full_key: str, overrides: list[str]) -> str:
+    """The value the command line gave `full_key`."""
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == full_key:
+            return value
+    return "?"
+
+
+def explain(err: Exception, command: Command, overrides: list[str] = ()) -> SparseError:
+    """A Hydra or OmegaConf error raised while composing or building a job config, as one line."""
+    import yaml
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        ConfigTypeError,
+        InterpolationResolutionError,
+        MissingMandatoryValue,
+        ValidationError,
+    )
+
+    if isinstance(err, SparseError):
+        return err
+    for linked in (err.__cause__, err.__context__):
+        if isinstance(linked, SparseError):  # raised in a __post_init__, wrapped by OmegaConf
+            return linked
+    cause = err.__cause__ or err.__context__ or err
+    message = str(err).strip()
+    first = message.splitlines()[0] if message else type(err).__name__
+    if isinstance(err, OverrideParseException):
+        return ConfigError(
+            f"cannot parse the override ({first})",
+            where="command line",
+            fix="write key=value, and quote a value holding ( ) = $ ~ or spaces: 'key=\"value\"'",
+        )
+    if isinstance(err, MissingConfigException):
+        return ConfigError(first, where="command line", fix="check the option names in `--help`")
+    if isinstance(err, yaml.YAMLError):
+        return _yaml_error(err, overrides)
+    source = re.match(r"In '([\w./-]+)':", message)  # raised while composing a preset or option file
+    where = f" (in {source.group(1)}.yaml)" if source else ""
+    no_match = re.search(r"Could not override '([\w./-]+)'\. No match in the defaults list", message)
+    if no_match:
+        group = no_match.group(1)
+        if source:
+            return ConfigError(
+                f"{source.group(1)}.yaml sets the {group} group, which `sparse {command.name}` does not have",
+                where=source.group(1),
+                fix="use this preset with the command it was written for",
+            )
+        return ConfigError(f"{group} is not chosen by default", where=group, fix=f"add it with +{group}=<option>")
+    required = re.search(r"You must specify '([\w./-]+)'", message)
+    if required:
+        group = required.group(1)
+        options = sorted(available_options(group) or [])
+        return ConfigError(
+            f"missing: choose an option of the {group} group",
+            where=group,
+            fix=f"pass e.g. {group}={options[0] if options else '<option>'}"
+            + (f" (options: {', '.join(options)})" if options else ""),
+        )
+    full_key = getattr(cause, "full_key", None) or ""
+    parent = getattr(cause, "parent_node", None)
+    parent_type = OmegaConf.get_type(parent) if parent is not None else getattr(cause, "object_type", None)
+    if isinstance(cause, MissingMandatoryValue):
+        return missing_value(full_key, command)
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key:
+        if source and "." not in full_key and full_key == source.group(1).split("/")[0]:
+            return ConfigError(
+                f"{source.group(1)}.yaml puts its settings under `{full_key}:`",
+                where=source.group(1),
+                fix="make `# @package _global_` its first line, as presets need",
+            )
+        error = unknown_key(full_key, parent_type, groups_of(command))
+        return ConfigError(error.what + where, where=error.where, fix=error.fix)
+    if isinstance(cause, ValidationError) and full_key:
+        return bad_value(full_key, str(cause), parent_type, _given(full_key, list(overrides)))
+    if isinstance(cause, InterpolationResolutionError) and full_key:
+        return ConfigError(str(cause).splitlines()[0], where=full_key, fix="check the ${...} it refers to")
+    if isinstance(cause, ConfigTypeError) and "deletion" in str(cause):
+        return ConfigError("cannot delete a setting", where=full_key, fix=f"set it instead: {full_key}=<value>")
+    if isinstance(err, ConfigCompositionException):
+        return ConfigError(first, where="command line", fix="check the overrides against `--help`")
+    return ConfigError(first, fix="check the config values")
+
+
+def _yaml_error(err: Exception, overrides: Iterable[str]) -> ConfigError:
+    """A YAML syntax error names no file: find it among the files the overrides choose."""
+    import yaml
+
+    mark = getattr(err, "problem_mark", None)
+    at = f", line {mark.line + 1}" if mark is not None else ""
+    for override in overrides:
+        group, _, option = override.lstrip("+~").partition("=")
+        for base in conf_dirs():
+            candidate = base / group / f"{option}.yaml"
+            if candidate.is_file():
+                try:
+                    yaml.safe_load(candidate.read_text(encoding="utf-8"))
+                except yaml.YAMLError:
+                    return ConfigError(f"not valid YAML{at}", where=str(candidate), fix="fix its syntax")
+    return ConfigError(f"not valid YAML{at} ({str(err).splitlines()[0]})", where="a config file", fix="fix its syntax")
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def split(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The overrides, and Hydra's flags with their values, each in their order. Hydra's
+    parser takes its flags before the overrides, so the bridge passes them first."""
+    overrides, flags, value_next = [], [], False
+    for arg in argv:
+        if value_next:
+            flags.append(arg)
+            value_next = False
+        elif arg.startswith("-") and "=" not in arg:
+            flags.append(arg)
+            value_next = arg in _FLAGS_WITH_VALUES
+        else:
+            overrides.append(arg)
+    return overrides, flags
+
+
+def _parse(overrides: list[str]) -> list:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(overrides)
+
+
+def check_names(command: Command, parsed: list) -> None:
+    """Reject an unknown top-level name, or an unknown option of a group, with the closest
+    known one; before anything is composed, since Hydra's own message would be a page."""
+    groups = groups_of(command)
+    valid = {f.name for f in _fields(command.schema)} | groups
+    for override in parsed:
+        name = override.key_or_group
+        if "." in name or name.startswith("hydra"):
+            continue
+        if name not in valid:
+            raise unknown_key(name, command.schema, groups)
+        options = available_options(name)
+        sweep = override.is_sweep_override()
+        if options is None or override.is_delete() or (sweep and (_is_glob(override) or not override.is_choice_sweep())):
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else []
+        for value in values or [override.get_value_element_as_str()]:
+            if value not in options and value != "null":
+                hint = did_you_mean(value, options, f"{name}=")
+                raise ConfigError(
+                    f"unknown option {name}={value}",
+                    where=f"override '{override.input_line}'",
+                    fix=(f"{hint} " if hint else "") + f"choose one of: {', '.join(sorted(options))}",
+                )
+
+
+def _is_glob(override: Any) -> bool:
+    """glob(...) counts as a choice sweep, but only the sweeper can list its options."""
+    from hydra.core.override_parser.types import Glob
+
+    return isinstance(override.value(), Glob)
+
+
+def _jobs(parsed: list) -> Iterator[list[str]]:
+    """The override lists to check: one per value of each sweep (not their product), the
+    other sweeps at their first value. Globs and intervals are left to the sweeper."""
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            if _is_glob(override) or not (override.is_choice_sweep() or override.is_range_sweep()):
+                continue
+            choices.append([f"{override.get_key_element()}={v}" for v in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    firsts = [values[0] for values in choices]
+    yield firsts
+    for i, values in enumerate(choices):
+        for value in values[1:]:
+            yield [*firsts[:i], value, *firsts[i + 1 :]]
+
+
+def _added_keys_exist(cfg: Any, parsed: list, command: Command) -> None:
+    """`+key=value` adds a key; one the schema does not know would be silently ignored."""
+    from omegaconf import OmegaConf
+
+    groups = groups_of(command)
+    for override in parsed:
+        key = override.key_or_group
+        if not (override.is_add() or override.is_force_add()) or key.startswith("hydra") or key in groups:
+            continue
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        object_type = OmegaConf.get_type(node) if node is not None else None
+        if name not in {f.name for f in _fields(object_type)}:
+            raise unknown_key(key, object_type, groups)
+
+
+def check_flags(flags: set[str], parsed: list) -> None:
+    """Combinations of flags and overrides that Hydra rejects with a traceback or a page."""
+    multirun = bool(flags & {"-m", "--multirun"})
+    if multirun and flags & {"--cfg", "-c"}:
+        raise ConfigError(
+            "--cfg shows one job's config, -m runs a sweep", where="command line", fix="drop -m to see a config"
+        )
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    if sweeps and not multirun:
+        raise ConfigError(
+            f"{sweeps[0]} lists several values",
+            where="command line",
+            fix="add -m to run one job per value, or give a list: key=[a,b] (quote the argument)",
+        )
+
+
+def make_runs_folder(runs_root: str, command: str) -> None:
+    """<runs_root>/<command>/ exists: Hydra makes the run directory in it before anything of
+    ours runs, so a runs_root that cannot hold it is reported here."""
+    path = Path(runs_root).expanduser() / command
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot make run directories in {path} ({err.strerror})",
+            where="runs_root",
+            fix="pass runs_root=<a writable folder> (or set SPARSECLI_RUNS)",
+        ) from None
+
+
+def check_upstream(command: Command, conf: Any) -> None:
+    """Every run a job reads exists, is complete and is of the right command."""
+    from sparsecli.runs.rundir import open_upstream
+
+    for name, field in command.upstream().items():
+        references = getattr(conf, name)
+        references = references if isinstance(references, list) else [references]
+        if not references:
+            raise ConfigError("is an empty list", where=name, fix=f"give at least one run: {name}=[<dir>,<dir>]")
+        for reference in references:
+            if reference is None or not str(reference).strip():
+                raise missing_value(name, command)
+            if field.metadata["files"] and Path(str(reference)).is_file():
+                continue  # a TREC run file
+            open_upstream(str(reference), name, field.metadata["upstream"])
+
+
+def check(command: Command, argv: list[str]) -> None:
+    """Compose and check every job of the command line; raise a SparseError on the first fault."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from sparsecli.runs.keys import run_key
+
+    overrides, flag_tokens = split(argv)
+    flags = set(flag_tokens)
+    for flag in flags & set(_UNSUPPORTED):
+        raise ConfigError(f"{flag} is not supported", where="command line", fix=_UNSUPPORTED[flag])
+    if flags & _INFO_FLAGS:
+        return
+    try:
+        parsed = _parse(overrides)
+    except HydraException as err:
+        raise explain(err, command, overrides) from None
+    check_flags(flags, parsed)
+    check_names(command, parsed)
+    intervals = [o.input_line for o in parsed if o.is_sweep_override() and o.is_interval_sweep()]
+    if intervals and not any(o.key_or_group == "hydra/sweeper" for o in parsed):
+        raise ConfigError(
+            f"the basic sweeper cannot sample {intervals[0]}",
+            where="command line",
+            fix="sweep a list (k=1,2,3) or a range (k=range(1,4)), or choose a sweeper that samples, "
+            "e.g. hydra/sweeper=optuna",
+        )
+    printing = bool(flags & {"--cfg", "-c"})
+    seen = set()
+    with initialize_config_module(config_module="sparsecli.conf", version_base="1.3"):
+        for job in itertools.islice(_jobs(parsed), _SWEEPS_TO_CHECK):
+            if tuple(job) in seen:
+                continue
+            seen.add(tuple(job))
+            try:
+                cfg = compose(config_name=command.name, overrides=job)
+                _added_keys_exist(cfg, _parse(job), command)
+                if printing:
+                    continue  # --cfg shows a config with its missing values; nothing runs
+                conf = OmegaConf.to_object(cfg)
+            except SparseError:
+                raise
+            except Exception as err:
+                raise explain(err, command, job) from None
+            check_upstream(command, conf)
+            if command.check is not None:
+                command.check(conf)
+            run_key(command, conf)  # reads the inputs: a missing file is reported now
+            make_runs_folder(conf.runs_root, command.name)
