@@ -41,8 +41,9 @@ def in_batches(rows, k: int, exclude: np.ndarray | None, batch_size: int, kernel
     docs = np.zeros((n, k), dtype=np.int32)
     scores = np.zeros((n, k), dtype=np.float32)
     counts = np.zeros(n, dtype=np.int32)
-    if exclude is None:
-        exclude = np.full(n, -1, dtype=np.int32)
+    # One array type for every caller: each new type (a strided view, int64) would compile
+    # the kernel again, which takes numba tens of seconds.
+    exclude = np.full(n, -1, dtype=np.int32) if exclude is None else np.ascontiguousarray(exclude, dtype=np.int32)
     with ui.progress("search", total=n, unit="queries") as bar:
         for lo in range(0, n, batch_size):
             hi = min(lo + batch_size, n)
