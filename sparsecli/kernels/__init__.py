@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 
 def set_threads(threads: int) -> int:
     """Use `threads` worker threads for parallel kernels (0 = all cores); returns the count."""
@@ -14,3 +16,12 @@ def set_threads(threads: int) -> int:
     numba.set_num_threads(count)
     os.environ.setdefault("NUMBA_NUM_THREADS", str(available))
     return count
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only view of `array`, no copy. Numba compiles a kernel once per argument type, and
+    writability is part of the type: kernels take index and collection arrays frozen, so an
+    index built in memory and one memory-mapped from disk share one compiled kernel."""
+    view = array.view()
+    view.flags.writeable = False
+    return view

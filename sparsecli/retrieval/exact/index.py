@@ -57,6 +57,7 @@ def quantized(data: np.ndarray, factor: float | None) -> np.ndarray:
 
 
 def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
+    from sparsecli.kernels import frozen
     from sparsecli.kernels.csr import transpose
     from sparsecli.retrieval.exact.maxscore import term_maxima
 
@@ -70,7 +71,7 @@ def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
     indptr, indices = np.asarray(docs.indptr), np.asarray(docs.indices)
     if quantize is not None:  # weights that round to 0 leave the index
         indptr, indices, data = drop_zeros(indptr, indices, quantized(data, quantize))
-    term_ptr, post_docs, post_weights = transpose(indptr, indices, data, docs.n_cols)
+    term_ptr, post_docs, post_weights = transpose(frozen(indptr), frozen(indices), frozen(data), docs.n_cols)
     term_max = term_maxima(term_ptr, post_weights)
     return InvertedIndex(term_ptr, post_docs, post_weights, term_max, *id_ranks(docs.ids.tolist()), docs.ids, quantize)
 

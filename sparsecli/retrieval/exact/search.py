@@ -35,7 +35,11 @@ def _run_kernel(kernel_fn, arrays: tuple, index, queries: SparseVectors, k: int,
     query in batches."""
     import numba
 
+    from sparsecli.kernels import frozen
     from sparsecli.retrieval.ranking import in_batches, positive_rows
+
+    arrays = tuple(frozen(a) for a in arrays)
+    id_rank, doc_by_rank = frozen(index.id_rank), frozen(index.doc_by_rank)
 
     def kernel(q_ptr, q_terms, q_weights, skip, docs, scores, counts, lo, hi):
         kernel_fn(
@@ -43,8 +47,8 @@ def _run_kernel(kernel_fn, arrays: tuple, index, queries: SparseVectors, k: int,
             q_ptr,
             q_terms,
             q_weights,
-            index.id_rank,
-            index.doc_by_rank,
+            id_rank,
+            doc_by_rank,
             skip,
             k,
             numba.get_num_threads(),

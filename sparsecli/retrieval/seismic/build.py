@@ -53,13 +53,14 @@ def build(docs: SparseVectors, params: SeismicIndexConfig, seed: int) -> Seismic
     Raises InputError for non-positive weights."""
     import numba
 
-    from sparsecli.retrieval.seismic import build_kernels as kernels
+    from sparsecli.kernels import frozen
     from sparsecli.kernels.csr import transpose
+    from sparsecli.retrieval.seismic import build_kernels as kernels
 
     started = time.perf_counter()
-    indptr = np.asarray(docs.indptr, dtype=np.int64)
-    terms = np.asarray(docs.indices, dtype=np.int32)
-    weights = np.asarray(docs.data, dtype=np.float32)
+    indptr = frozen(np.asarray(docs.indptr, dtype=np.int64))
+    terms = frozen(np.asarray(docs.indices, dtype=np.int32))
+    weights = frozen(np.asarray(docs.data, dtype=np.float32))
     if len(weights) and not (np.all(np.isfinite(weights)) and weights.min() > 0):
         raise InputError("document weights must be finite and positive", where="encode_run docs", fix="re-encode")
     n_terms = docs.n_cols

@@ -17,12 +17,13 @@ class Searcher:
     def __init__(self, index: SeismicIndex, threads: int | None = None):
         import numba
 
+        from sparsecli.kernels import frozen
         from sparsecli.retrieval.seismic import search_kernel as kernel
 
         self.index = index
         self.threads = threads or numba.get_num_threads()
-        a = index.arrays
-        self.knn = a.get("knn", np.zeros((index.n_docs, 0), dtype=np.int32))  # indexes built without a graph
+        a = {name: frozen(array) for name, array in index.arrays.items()}
+        self.knn = a.get("knn", frozen(np.zeros((index.n_docs, 0), dtype=np.int32)))  # indexes built without a graph
         self.max_blocks = int(np.diff(a["list_block_ptr"]).max(initial=1))
         self.max_block_docs = int(np.diff(a["block_doc_ptr"]).max(initial=1))
         # The kernel's index-side arguments, made once.
