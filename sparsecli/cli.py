@@ -74,9 +74,3 @@ def _add(command: Command) -> None:
 
 for _command in commands().values():
     _add(_command)
-
-
-@app.command()
-def version() -> None:
-    """Print the sparsecli version (as --version does)."""
-    _version(True)

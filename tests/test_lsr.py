@@ -120,6 +120,14 @@ def test_mlp_binary_and_idf_sides(tiny_bert, tmp_path):
             expected[token] = max(expected[token], per_position[position])
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
+    # The same checkpoint saved before safetensors (pytorch_model.bin) gives the same weights.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tiny_bert, legacy)
+    torch.save(load_file(legacy / "model.safetensors"), legacy / "pytorch_model.bin")
+    (legacy / "model.safetensors").unlink()
+    legacy_got = dense(side(legacy, type=SideType.mlp, max_length=16).encode(["index index maps"]), len(tokenizer))
+    np.testing.assert_array_equal(legacy_got[0], got)
+
 
 def test_inference_free_queries_never_call_a_model(tiny_bert, tmp_path, monkeypatch):
     from sparsecli.encode.lsr.sides import IDFSide

@@ -104,6 +104,61 @@ def test_an_unexpected_exception_names_the_log_with_its_traceback(sparse, runs, 
     assert nothing_in(runs / "index")  # the run directory is gone; only the log is kept
 
 
+def test_a_crash_before_any_run_logs_under_the_runs_root_given(sparse, runs, monkeypatch, tmp_path):
+    import tempfile
+
+    from sparsecli.runs import validate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(validate, "check", broken)
+    prefix = "error: RuntimeError: boom (an unexpected error: please report it); the traceback is in "
+    result = sparse(*TINY_ENCODE, f"runs_root={tmp_path / 'elsewhere'}")
+    assert result.exit_code == 1 and error_line(result).startswith(prefix)
+    assert Path(error_line(result)[len(prefix) :]).parent == tmp_path / "elsewhere" / "logs"
+
+    blocker = tmp_path / "a-file"  # a runs_root that cannot hold logs: the temp folder does
+    blocker.write_text("")
+    result = sparse(*TINY_ENCODE, f"runs_root={blocker}")
+    log = Path(error_line(result)[len(prefix) :])
+    assert (
+        result.exit_code == 1 and log.parent == Path(tempfile.gettempdir()) and "RuntimeError: boom" in log.read_text()
+    )
+    log.unlink()
+
+
+def test_a_hub_dataset_that_cannot_be_loaded_is_one_line(sparse, runs, monkeypatch):
+    """Offline, a hub dataset is read from the local cache only: no minute of retries."""
+    from sparsecli.io import hub
+
+    monkeypatch.setattr(hub, "_reachable", {"huggingface.co": False})
+    start = time.monotonic()
+    result = sparse("encode", "data=hf", "data.hf.corpus.path=no-such-org/no-such-dataset")
+    assert time.monotonic() - start < 5
+    assert result.exit_code == 3
+    assert "(OfflineModeIsEnabled)" in error_line(result)
+    assert error_line(result).startswith(
+        "error: data.hf.corpus.path: cannot load the Hugging Face dataset no-such-org/no-such-dataset ("
+    )
+    assert error_line(result).endswith(
+        "); check the name, config and split, or read a local copy: data_root=<folder> or "
+        "data.hf.corpus.path=<a save_to_disk folder>"
+    )
+    assert nothing_in(runs / "encode")
+
+
+def test_a_stopword_list_that_is_not_utf8_is_one_line(sparse, runs, tmp_path):
+    words = tmp_path / "stop.txt"
+    words.write_bytes(b"the\n\xff\n")
+    result = sparse(*TINY_ENCODE, f"encoder.analyzer.stopwords={words}")
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        f"error: {words}: not UTF-8 text (invalid start byte at byte 4); save the stopword list as UTF-8, "
+        "one word per line"
+    )
+
+
 # --------------------------------------------------------------------------- 3. experiment presets
 
 
@@ -266,19 +321,20 @@ def test_vectors_do_not_depend_on_shard_size_or_interruptions(sparse, runs, tiny
 
 
 def test_an_unreachable_hub_id_is_one_line_within_seconds(sparse, runs, monkeypatch, tmp_path):
-    import huggingface_hub.constants as hub
     import socket
 
-    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    import huggingface_hub.constants
+
+    from sparsecli.io import hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
 
     def unreachable(*args, **kwargs):
         time.sleep(10)  # a black-holed network: only our timeout ends the wait
         raise OSError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", unreachable)
-    from sparsecli.encode.lsr import hf
-
-    monkeypatch.setattr(hf, "_reachable", {})
+    monkeypatch.setattr(hub, "_reachable", {})
     start = time.monotonic()
     result = sparse(*TINY_ENCODE, "encoder=splade", "encoder.model=naver/splade-v3")
     assert time.monotonic() - start < 5
@@ -288,7 +344,7 @@ def test_an_unreachable_hub_id_is_one_line_within_seconds(sparse, runs, monkeypa
         "HF_HUB_OFFLINE=1), and it is not in the local cache; pass encoder.model=<local folder with config.json, "
         "tokenizer and weights>, or run once with network access and then encoder.local_files_only=true"
     )
-    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     offline = sparse(*TINY_ENCODE, "encoder=splade", "encoder.model=naver/splade-v3")
     assert offline.exit_code == 3 and "naver/splade-v3" in error_line(offline)
     assert not runs.exists()

@@ -67,6 +67,6 @@ def read_qrels(path: Path) -> Iterator[Qrel]:
             )
         try:
             relevance = int(float(parts[2]))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf
             raise InputError(f"score {parts[2]!r} is not a number", where=where, fix="use integer grades") from None
         yield Qrel(parts[0].strip(), parts[1].strip(), relevance)

@@ -16,6 +16,20 @@ class DataFormat(Enum):
     hf = "hf"  # Hugging Face datasets (hub name or a save_to_disk folder)
 
 
+DOC_FIELDS = ("title", "text")  # the text fields every reader gives a document
+
+
+def check_fields(fields: list[str], key: str) -> None:
+    """`fields` (which document fields an encoder reads) is a non-empty subset of DOC_FIELDS;
+    a ConfigError naming `key` otherwise."""
+    check(
+        bool(fields) and all(f in DOC_FIELDS for f in fields),
+        key,
+        f"must be a non-empty subset of [{', '.join(DOC_FIELDS)}], got {list(fields)}",
+        f"pass e.g. {key}=[{','.join(DOC_FIELDS)}]",
+    )
+
+
 class OnEmpty(Enum):
     error = "error"  # stop: an empty document usually means a broken conversion
     skip = "skip"  # drop it, as Anserini does (it could never be retrieved anyway)

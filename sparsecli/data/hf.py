@@ -18,29 +18,46 @@ QREL_COLUMNS = {
 
 
 def load_table(path: str | None, name: str | None, split: str | None, revision: str | None, field: str) -> Any:
+    """One split of a dataset (a `datasets.Dataset`): from a save_to_disk folder, or by hub
+    name through `datasets.load_dataset`. Raises ConfigError for a missing path or split,
+    InputError for a folder or hub dataset that cannot be read."""
     if not path:
         raise ConfigError("no dataset given", where=f"{field}.path", fix="pass a hub name or a save_to_disk folder")
     import datasets
 
-    if Path(path).is_dir():
+    local = Path(path).expanduser()
+    if local.is_dir():
         try:
-            table = datasets.load_from_disk(path)
+            table = datasets.load_from_disk(str(local))
         except (FileNotFoundError, ValueError) as err:
             raise InputError(
                 f"not a saved Hugging Face dataset ({err})",
                 where=path,
                 fix=f"pass {field}.path=<a folder written by save_to_disk> or a hub name",
             ) from None
-        if isinstance(table, datasets.DatasetDict):
-            if split is None and len(table) == 1:
-                split = next(iter(table))
-            if split not in table:
-                raise ConfigError(
-                    f"split {split!r} not in {path}", where=f"{field}.split", fix=f"choose one of: {', '.join(table)}"
-                )
-            table = table[split]
-        return table
-    return datasets.load_dataset(path, name, split=split, revision=revision)
+    else:
+        from sparsecli.io.hub import hub_reachable, offline
+
+        try:
+            with offline(not hub_reachable()):  # the local cache only, without a minute of retries
+                table = datasets.load_dataset(path, name, split=split, revision=revision)
+        except (OSError, ValueError) as err:  # no network, not on the hub, an unknown config or split
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(
+                f"cannot load the Hugging Face dataset {path} ({reason})",
+                where=f"{field}.path",
+                fix="check the name, config and split, or read a local copy: data_root=<folder> or "
+                f"{field}.path=<a save_to_disk folder>",
+            ) from None
+    if isinstance(table, datasets.DatasetDict):
+        if split is None and len(table) == 1:
+            split = next(iter(table))
+        if split not in table:
+            raise ConfigError(
+                f"split {split!r} not in {path}", where=f"{field}.split", fix=f"choose one of: {', '.join(table)}"
+            )
+        table = table[split]
+    return table
 
 
 def _column(table: Any, candidates: tuple[str, ...], label: str) -> str:

@@ -28,8 +28,8 @@ class EvalConfig:
     qrels: Optional[str] = path_field()  # a TREC qrels file; default: the qrels of the upstream encode run
     missing_queries: MissingQueries = MissingQueries.zero
     significance: SignificanceTest = SignificanceTest.ttest
-    permutations: int = 10000  # for the randomization test
-    alpha: float = 0.05
+    permutations: int = 10000  # for the randomization test: p-values to about +-0.005 at 0.05
+    alpha: float = 0.05  # the convention; the report marks p < alpha
 
     def __post_init__(self) -> None:
         check(bool(self.measures), "eval.measures", "is empty", "pass e.g. eval.measures=[nDCG@10]")

@@ -35,6 +35,19 @@ class SparseVectors(NamedTuple):
         return self.indices[start:end], self.data[start:end]
 
 
+def check_positive(data: np.ndarray) -> None:
+    """Indexes need document weights that are finite and > 0 (a zero or negative weight would
+    break the score bounds that pruning relies on). Raises InputError naming the encode run."""
+    from sparsecli.errors import InputError
+
+    if len(data) and not (np.all(np.isfinite(data)) and data.min() > 0):
+        raise InputError(
+            "document weights must be finite and positive",
+            where="encode_run docs",
+            fix="drop zero or negative weights when encoding (re-encode)",
+        )
+
+
 def drop_zeros(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Remove explicit zeros from CSR arrays."""
     keep = data != 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -14,7 +12,6 @@ def set_threads(threads: int) -> int:
     available = numba.config.NUMBA_NUM_THREADS
     count = available if threads <= 0 else min(threads, available)
     numba.set_num_threads(count)
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(available))
     return count
 
 

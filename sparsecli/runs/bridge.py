@@ -77,11 +77,8 @@ def _checked(command, argv: list[str]) -> None:
     except SparseError as err:
         ui.error(err.line())
         raise SystemExit(err.exit_code) from None
-    except KeyboardInterrupt:
-        ui.message("interrupted; nothing was kept")
-        raise SystemExit(protocol.INTERRUPTED) from None
     except Exception as err:  # noqa: BLE001  (reported as one line, traceback in a log file)
-        ui.error(protocol.report_crash(err, command.name))
+        ui.error(protocol.report_crash(err, command.name, validate.split(argv)[0]))
         raise SystemExit(protocol.FAILED) from None
 
 
@@ -90,7 +87,6 @@ def run(name: str, argv: list[str]) -> None:
     import hydra
 
     from sparsecli.runs import protocol, sweep
-
     from sparsecli.runs.validate import split
 
     command = get(name)
@@ -107,19 +103,22 @@ def run(name: str, argv: list[str]) -> None:
         given = {o.partition("=")[0] for o in overrides}
         overrides += [o for o in command.help_overrides if o.partition("=")[0] not in given]
     argv = [*flags, *overrides]
-    _checked(command, argv)
     multirun = bool({"-m", "--multirun"} & set(flags))
-    if multirun:
-        os.environ[SWEEP_ENV] = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        sweep.failed_jobs.clear()
     main = hydra.main(config_path="pkg://sparsecli.conf", config_name=name, version_base="1.3")(protocol.task)
     saved = sys.argv
-    sys.argv = [f"sparse {name}", *argv]
     try:
-        main()
-    except KeyboardInterrupt:  # before or after a job: the job itself reports its own
+        with protocol.sigterm_interrupts():
+            _checked(command, argv)
+            if multirun:
+                os.environ[SWEEP_ENV] = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+                sweep.failed_jobs.clear()
+            sys.argv = [f"sparse {name}", *argv]
+            main()
+    except (KeyboardInterrupt, protocol.Terminated) as err:  # outside a job: a job reports its own
         ui.message("interrupted; nothing was kept")
-        raise SystemExit(protocol.INTERRUPTED) from None
+        raise SystemExit(
+            protocol.TERMINATED if isinstance(err, protocol.Terminated) else protocol.INTERRUPTED
+        ) from None
     finally:
         sys.argv = saved
     if multirun and sweep.failed_jobs:

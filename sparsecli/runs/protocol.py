@@ -25,8 +25,9 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from sparsecli import ui
 from sparsecli.commands import Command, get
@@ -46,6 +47,20 @@ class Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (from the main thread only, as Python
+    delivers signals there); the previous handler comes back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def to_object(cfg: Any, command: Command) -> Any:
@@ -79,8 +94,6 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
     fresh = run.is_fresh()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         conf = to_object(cfg, command)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
@@ -114,10 +127,14 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             raise SystemExit(code) from None
         sweep.record_job(command, run, list(hydra_cfg.overrides.task), failure=(code, line))
         return None
-    if in_sweep:
-        sweep.record_job(command, run, list(hydra_cfg.overrides.task))
-    elif command.show is not None:
-        command.show(run)
+    try:
+        if in_sweep:
+            sweep.record_job(command, run, list(hydra_cfg.overrides.task))
+        elif command.show is not None:
+            command.show(run)
+    except Exception as err:  # noqa: BLE001  (the run is complete and stays; one line, the traceback in a log)
+        ui.error(f"{report_crash(err, command.name, list(hydra_cfg.overrides.task))}; {run.path} is complete")
+        raise SystemExit(FAILED) from None
     print(run.path, flush=True)
     return str(run.path)
 
@@ -199,16 +216,28 @@ def _log_traceback(run: RunDir, fresh: bool) -> Path | None:
 
 
 def _failed_log(runs_root: Path, stem: str) -> Path:
-    folder = runs_root / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    """A new, uniquely named file for a traceback: <runs_root>/logs/<stem>-<time>-<random>.log,
+    or in the temp folder when runs_root cannot hold it (the error may be about runs_root)."""
+    import tempfile
+
+    prefix = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-"
+    try:
+        folder = runs_root / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(suffix=".log", prefix=prefix, dir=folder)
+    except OSError:
+        handle, name = tempfile.mkstemp(suffix=".log", prefix=f"sparsecli-{prefix}")
+    os.close(handle)
+    return Path(name)
 
 
-def report_crash(err: BaseException, command: str) -> str:
+def report_crash(err: BaseException, command: str, overrides: Sequence[str]) -> str:
     """The line for an unexpected error before any run directory exists; the traceback goes
-    to <runs_root>/logs/."""
+    to <runs_root>/logs/ (or the temp folder)."""
     import traceback
 
-    path = _failed_log(Path(os.environ.get("SPARSECLI_RUNS", "runs")), f"{command}-check")
+    from sparsecli.runs.rundir import runs_root
+
+    path = _failed_log(runs_root(overrides), f"{command}-check")
     path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
     return f"{_what(err)} (an unexpected error: please report it); the traceback is in {path}"

@@ -48,7 +48,9 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state(path: Path) -> dict | None:
-    """Commit and dirty flag of the git checkout holding `path`, if any."""
+    """Commit and dirty flag of the git checkout whose top level holds the package folder
+    `path`: sparsecli's own source tree. None for an installed copy, even one in a
+    virtualenv inside some other checkout, whose commit would say nothing of this code."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -56,6 +58,8 @@ def git_state(path: Path) -> dict | None:
         ).stdout.strip()
 
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != path.resolve().parent:
+            return None
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):

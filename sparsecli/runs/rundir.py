@@ -14,7 +14,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 from sparsecli.errors import UpstreamError
 from sparsecli.io.checksum import sha256_file
@@ -25,6 +25,17 @@ META = "meta.json"
 WORK = "work"  # scratch (e.g. encode shards): kept when a run is interrupted, so it can resume
 # Written by Hydra or by us as bookkeeping, never listed as artifacts.
 BOOKKEEPING = {DONE, META, ".hydra", "logs", WORK}
+RUNS_ENV = "SPARSECLI_RUNS"  # the default runs_root (conf/_common.yaml reads it too)
+
+
+def runs_root(overrides: Sequence[str] = ()) -> Path:
+    """The runs folder of a command line, for what happens before its config composes: the
+    last runs_root= override, else $SPARSECLI_RUNS, else ./runs, as conf/_common.yaml."""
+    for override in reversed(overrides):
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == "runs_root" and value:
+            return Path(value).expanduser()
+    return Path(os.environ.get(RUNS_ENV) or "runs").expanduser()
 
 
 class Checkpoint(NamedTuple):
@@ -65,8 +76,10 @@ def _peak_rss() -> Optional[int]:
     except OSError:
         pass
     import resource  # elsewhere: the process's peak so far, which is only an upper bound
+    import sys
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def _reset_peak_rss() -> None:
@@ -103,13 +116,7 @@ class RunDir:
     def is_complete(self) -> bool:
         """DONE.json exists and every artifact it lists is there with its recorded size."""
         done = self.done()
-        if done is None or done.get("key") != self.key:
-            return False
-        for name, info in done.get("artifacts", {}).items():
-            artifact = self.path / name
-            if not artifact.is_file() or artifact.stat().st_size != info.get("size"):
-                return False
-        return True
+        return done is not None and done.get("key") == self.key and changed_artifact(self.path, done) is None
 
     def is_fresh(self) -> bool:
         """No earlier attempt started here (Hydra may already have written .hydra/ and logs/)."""
@@ -171,9 +178,7 @@ class RunDir:
         """The upstream run that `run_path` itself read, found by key if it was moved."""
         info = (read_done(run_path) or {}).get("upstream", {}).get(field)
         if info is None:
-            raise UpstreamError(
-                f"{run_path} records no {field}", where=str(run_path / DONE), fix="recompute it"
-            )
+            raise UpstreamError(f"{run_path} records no {field}", where=str(run_path / DONE), fix="recompute it")
         for candidate in (Path(info["path"]), run_path.parent.parent / command / info["key"]):
             upstream_done = read_done(candidate)
             if upstream_done and upstream_done.get("key") == info["key"]:
@@ -270,7 +275,9 @@ def open_upstream(reference: str, field: str, command: str) -> tuple[Path, dict]
     path = Path(reference)
     if not path.is_dir():
         raise UpstreamError(
-            f"{reference} is a file, not a run directory" if path.is_file() else f"run directory {reference} does not exist",
+            f"{reference} is a file, not a run directory"
+            if path.is_file()
+            else f"run directory {reference} does not exist",
             where=field,
             fix=f"pass the directory printed by `sparse {command} ...`",
         )
@@ -287,12 +294,21 @@ def open_upstream(reference: str, field: str, command: str) -> tuple[Path, dict]
             where=field,
             fix=f"pass a directory under runs/{command}/",
         )
+    changed = changed_artifact(path, done)
+    if changed is not None:
+        raise UpstreamError(
+            f"{reference} changed after it finished ({changed} is missing or has another size)",
+            where=field,
+            fix=f"recompute it: rerun its `sparse {command} ...` with runtime.force=true",
+        )
+    return path, done
+
+
+def changed_artifact(path: Path, done: dict) -> str | None:
+    """The first artifact DONE.json lists that is missing or has another size, if any. Sizes,
+    not hashes: checking them costs nothing, and they catch truncation and replacement."""
     for name, info in done.get("artifacts", {}).items():
         artifact = path / name
         if not artifact.is_file() or artifact.stat().st_size != info.get("size"):
-            raise UpstreamError(
-                f"{reference} changed after it finished ({name} is missing or has another size)",
-                where=field,
-                fix=f"recompute it: rerun its `sparse {command} ...` with runtime.force=true",
-            )
-    return path, done
+            return name
+    return None

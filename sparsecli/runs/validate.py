@@ -18,7 +18,7 @@ import itertools
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from sparsecli.commands import Command
 from sparsecli.errors import ConfigError, SparseError
@@ -110,25 +110,23 @@ def bad_value(full_key: str, message: str, object_type: Any, value: str) -> Conf
     return ConfigError(f"{value!r} is not {wanted}", where=full_key, fix=f"pass {wanted}{example}")
 
 
-def missing_value(full_key: str, command: Command) -> ConfigError:
+def missing_value(full_key: str, command: Command, overrides: Sequence[str] = ()) -> ConfigError:
     field = command.upstream().get(full_key)
     if field is not None:
         upstream = field.metadata["upstream"]
         return ConfigError(
             "missing: which run to read",
             where=full_key,
-            fix=f"pass the directory that `sparse {upstream} ...` printed, e.g. {full_key}={_example_run(upstream)}",
+            fix=f"pass the directory that `sparse {upstream} ...` printed, e.g. {full_key}={_example_run(upstream, overrides)}",
         )
     return ConfigError("missing: this setting has no default", where=full_key, fix=f"pass {full_key}=<value>")
 
 
-def _example_run(command: str) -> str:
+def _example_run(command: str, overrides: Sequence[str]) -> str:
     """The newest complete run of `command`, if any, else a placeholder."""
-    import os
+    from sparsecli.runs.rundir import DONE, read_done, runs_root
 
-    from sparsecli.runs.rundir import DONE, read_done
-
-    root = Path(os.environ.get("SPARSECLI_RUNS", "runs")) / command
+    root = runs_root(overrides) / command
     done = [p for p in root.iterdir() if read_done(p)] if root.is_dir() else []
     if done:
         return str(max(done, key=lambda p: (p / DONE).stat().st_mtime))
@@ -202,7 +200,7 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
     parent = getattr(cause, "parent_node", None)
     parent_type = OmegaConf.get_type(parent) if parent is not None else getattr(cause, "object_type", None)
     if isinstance(cause, MissingMandatoryValue):
-        return missing_value(full_key, command)
+        return missing_value(full_key, command, overrides)
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key:
         if source and "." not in full_key and full_key == source.group(1).split("/")[0]:
             return ConfigError(
@@ -279,7 +277,11 @@ def check_names(command: Command, parsed: list) -> None:
             raise unknown_key(name, command.schema, groups)
         options = available_options(name)
         sweep = override.is_sweep_override()
-        if options is None or override.is_delete() or (sweep and (_is_glob(override) or not override.is_choice_sweep())):
+        if (
+            options is None
+            or override.is_delete()
+            or (sweep and (_is_glob(override) or not override.is_choice_sweep()))
+        ):
             continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else []
         for value in values or [override.get_value_element_as_str()]:
@@ -363,7 +365,7 @@ def make_runs_folder(runs_root: str, command: str) -> None:
         ) from None
 
 
-def check_upstream(command: Command, conf: Any) -> None:
+def check_upstream(command: Command, conf: Any, overrides: Sequence[str] = ()) -> None:
     """Every run a job reads exists, is complete and is of the right command."""
     from sparsecli.runs.rundir import open_upstream
 
@@ -374,7 +376,7 @@ def check_upstream(command: Command, conf: Any) -> None:
             raise ConfigError("is an empty list", where=name, fix=f"give at least one run: {name}=[<dir>,<dir>]")
         for reference in references:
             if reference is None or not str(reference).strip():
-                raise missing_value(name, command)
+                raise missing_value(name, command, overrides)
             if field.metadata["files"] and Path(str(reference)).is_file():
                 continue  # a TREC run file
             open_upstream(str(reference), name, field.metadata["upstream"])
@@ -390,7 +392,7 @@ def check(command: Command, argv: list[str]) -> None:
 
     overrides, flag_tokens = split(argv)
     flags = set(flag_tokens)
-    for flag in flags & set(_UNSUPPORTED):
+    for flag in sorted(flags & set(_UNSUPPORTED)):
         raise ConfigError(f"{flag} is not supported", where="command line", fix=_UNSUPPORTED[flag])
     if flags & _INFO_FLAGS:
         return
@@ -425,7 +427,7 @@ def check(command: Command, argv: list[str]) -> None:
                 raise
             except Exception as err:
                 raise explain(err, command, job) from None
-            check_upstream(command, conf)
+            check_upstream(command, conf, job)
             if command.check is not None:
                 command.check(conf)
             run_key(command, conf)  # reads the inputs: a missing file is reported now

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import List
 
+from sparsecli.data.config import check_fields
 from sparsecli.schema import check, path_field
 
 
@@ -34,9 +35,4 @@ class AnalyzerConfig:
 
     def __post_init__(self) -> None:
         check(self.max_token_length > 0, "encoder.analyzer.max_token_length", "must be positive", "pass e.g. 255")
-        check(
-            bool(self.fields) and all(f in ("title", "text") for f in self.fields),
-            "encoder.analyzer.fields",
-            f"must be a non-empty subset of [title, text], got {list(self.fields)}",
-            "pass e.g. encoder.analyzer.fields=[title,text]",
-        )
+        check_fields(self.fields, "encoder.analyzer.fields")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sparsecli.errors import ConfigError
+from sparsecli.errors import ConfigError, InputError
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, used by Anserini's default analyzer.
 LUCENE_ENGLISH = frozenset(
@@ -26,5 +26,13 @@ def load_stopwords(spec: str) -> frozenset[str]:
             where="encoder.analyzer.stopwords",
             fix=f"use one of {', '.join(NAMED)} or a path to a file with one word per line",
         )
-    words = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"not UTF-8 text ({err.reason} at byte {err.start})",
+            where=str(path),
+            fix="save the stopword list as UTF-8, one word per line",
+        ) from None
+    words = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return frozenset(w for w in words if w)

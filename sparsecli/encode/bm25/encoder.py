@@ -2,7 +2,11 @@
 
 BM25 is computed eagerly (as bm25s does): each (document, term) entry stores its full BM25
 contribution, so retrieval is a sparse dot product with the query's term counts, which is
-exactly Lucene's bag-of-words BM25 score. Variants are small pure functions chosen by name.
+exactly Lucene's bag-of-words BM25 score. Variants are small pure functions chosen by name,
+elementwise over float64 arrays (df, n: document frequency and collection size; tf, dl:
+term count and document length; avgdl the mean length), after Kamphuis, de Vries, Boytsov
+and Lin, "Which BM25 Do You Mean?" (ECIR 2020): lucene and robertson (Robertson et al.,
+TREC-3), atire (Trotman et al., ADCS 2014), bm25l and bm25plus (Lv and Zhai, CIKM 2011).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import numpy as np
 
 from sparsecli import ui
 from sparsecli.encode.bm25.config import BM25Config
-from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.encode.bm25.terms import TermCounts, count_corpus, count_queries
+from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.io.arrays import StringArray
 from sparsecli.io.vectors import SparseVectors, drop_zeros
 from sparsecli.text.analyzer import Analyzer

@@ -4,10 +4,12 @@ one side for documents and one for queries, each a component of the unified LSR 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
 
+from sparsecli.data.config import check_fields
 from sparsecli.encode.config import EncoderConfig
 from sparsecli.schema import check, option, path_field, runtime_field
 
@@ -49,7 +51,7 @@ class SideConfig:
     type: SideType = SideType.mlm
     model: Optional[str] = path_field()  # hub id or local folder; tokenizer only for binary/idf
     revision: Optional[str] = None  # a hub branch, tag or commit to pin
-    max_length: int = 256
+    max_length: int = 256  # naver/splade's document length; queries use 64 (below)
     pooling: Pooling = Pooling.max
     backbone: Backbone = Backbone.auto
     echo: bool = False  # decoders: feed the text twice, pool over the second copy (every token sees all)
@@ -81,7 +83,7 @@ class LSRConfig(EncoderConfig):
     device: Device = Device.auto
     local_files_only: bool = False
     trust_remote_code: bool = False  # never on unless asked: it runs code from the checkpoint
-    batch_size: int = 32
+    batch_size: int = 32  # fits a BERT-base at 256 tokens in a few GB, on CPU or GPU
     # Documents per resumable shard, rounded up to whole batches. Not in the run key: batches
     # are drawn from the whole collection in one fixed order, so it never changes a byte.
     shard_size: int = runtime_field(2048)
@@ -90,7 +92,11 @@ class LSRConfig(EncoderConfig):
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
         check(self.shard_size > 0, "encoder.shard_size", "must be positive", "pass e.g. 2048")
+        if self.model and self.model.startswith("~"):  # a folder: hub ids never start with ~
+            self.model = os.path.expanduser(self.model)
         for side, config in (("doc", self.doc), ("query", self.query)):
+            if config.model and config.model.startswith("~"):
+                config.model = os.path.expanduser(config.model)
             config.check(side)
             check(
                 bool(config.model),
@@ -98,12 +104,7 @@ class LSRConfig(EncoderConfig):
                 "no model or tokenizer given",
                 "pass encoder.model=<hub id or folder>",
             )
-        check(
-            bool(self.fields) and all(f in ("title", "text") for f in self.fields),
-            "encoder.fields",
-            f"must be a non-empty subset of [title, text], got {list(self.fields)}",
-            "pass e.g. encoder.fields=[title,text]",
-        )
+        check_fields(self.fields, "encoder.fields")
 
     def text_fields(self) -> list[str]:
         return list(self.fields)

@@ -11,15 +11,13 @@ saying so. (Left to itself, the hub client retries an unreachable host for most 
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlparse
 
 from sparsecli.encode.lsr.config import Backbone, Device, DType
 from sparsecli.errors import ConfigError, InputError
 from sparsecli.io.checksum import sha256_file
+from sparsecli.io.hub import hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -32,36 +30,6 @@ class LoadOptions(NamedTuple):
     device: Device
     local_files_only: bool
     trust_remote_code: bool
-
-
-HUB_TIMEOUT = 3.0  # seconds to wait for the hub to accept a connection
-_reachable: dict[str, bool] = {}
-
-
-def hub_reachable() -> bool:
-    """Whether the Hugging Face hub accepts a connection within HUB_TIMEOUT (asked once a
-    process); False under HF_HUB_OFFLINE=1. Name resolution runs in a thread, since it has
-    no timeout of its own."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    if host not in _reachable:
-        answer: list[bool] = []
-
-        def connect() -> None:
-            try:
-                socket.create_connection((host, 443), timeout=HUB_TIMEOUT).close()
-                answer.append(True)
-            except OSError:
-                answer.append(False)
-
-        worker = threading.Thread(target=connect, daemon=True)
-        worker.start()
-        worker.join(HUB_TIMEOUT)
-        _reachable[host] = bool(answer and answer[0])
-    return _reachable[host]
 
 
 def _cached(name: str, revision: str | None) -> bool:
@@ -181,7 +149,14 @@ def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Bac
         return backbone
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(name, **_common(options))
+    try:
+        config = AutoConfig.from_pretrained(name, **_common(options))
+    except (OSError, ValueError) as err:  # ValueError: a config.json transformers cannot read
+        raise InputError(
+            f"cannot read the model's config ({str(err).splitlines()[0]})",
+            where=f"encoder model {name}",
+            fix="pass a folder with config.json (or a hub id), or set the side's backbone=encoder|decoder",
+        ) from None
     architectures = getattr(config, "architectures", None) or []
     if any(a.endswith("ForCausalLM") for a in architectures) or getattr(config, "is_decoder", False):
         return Backbone.decoder
@@ -200,7 +175,7 @@ def load_model(name: str, kind: str, options: LoadOptions) -> Any:
     }
     try:
         model = classes[kind].from_pretrained(name, dtype=torch_dtype(options.dtype), **_common(options))
-    except OSError as err:
+    except (OSError, ValueError, KeyError) as err:  # ValueError, KeyError: an architecture this Auto class lacks
         raise InputError(
             f"cannot load the model ({str(err).splitlines()[0]})",
             where=f"encoder model {name}",
@@ -218,7 +193,17 @@ def model_file(name: str, filename: str, options: LoadOptions) -> Path:
         raise InputError(f"{filename} not found", where=str(local), fix="put the file there or give a path")
     from huggingface_hub import hf_hub_download
 
-    return Path(hf_hub_download(name, filename, revision=options.revision, local_files_only=options.local_files_only))
+    try:
+        return Path(
+            hf_hub_download(name, filename, revision=options.revision, local_files_only=options.local_files_only)
+        )
+    # The hub's errors are OSErrors in huggingface_hub 0.x and plain Exceptions in 1.x.
+    except Exception as err:  # noqa: BLE001
+        raise InputError(
+            f"cannot download {filename} from {name} ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+            where=f"encoder model {name}",
+            fix="check the file name and the network, or pass a local folder that holds it",
+        ) from None
 
 
 def provenance(name: str, model: Any | None, tokenizer: Any, options: LoadOptions) -> dict:

@@ -221,25 +221,47 @@ class MLPSide(ModelSide):
 
 
 def load_head(name: str, prefix: str, options: hf.LoadOptions, hidden_size: int) -> Any:
-    """The Linear(hidden, 1) term-weight head stored in the checkpoint under `prefix`."""
+    """The Linear(hidden, 1) term-weight head stored in the checkpoint under `prefix`
+    (uniCOIL's `tok_proj`). Raises InputError when the checkpoint has no `<prefix>.weight`."""
+    import torch
+
+    where, tensors = _checkpoint_tensors(name, (f"{prefix}.weight", f"{prefix}.bias"), options)
+    if f"{prefix}.weight" not in tensors:
+        raise InputError(
+            f"the checkpoint has no {prefix}.weight",
+            where=where,
+            fix="set encoder.<side>.head to the key prefix of the term-weight head",
+        )
+    head = torch.nn.Linear(hidden_size, 1, bias=f"{prefix}.bias" in tensors)
+    with torch.no_grad():
+        head.weight.copy_(tensors[f"{prefix}.weight"].reshape(1, hidden_size))
+        if head.bias is not None:
+            head.bias.copy_(tensors[f"{prefix}.bias"].reshape(1))
+    return head.eval()
+
+
+def _checkpoint_tensors(name: str, keys: tuple[str, ...], options: hf.LoadOptions) -> tuple[str, dict]:
+    """The file read and the tensors among `keys` that it holds: model.safetensors, or for
+    checkpoints saved before safetensors, pytorch_model.bin (torch.load, weights_only)."""
     import torch
     from safetensors import safe_open
 
-    path = hf.model_file(name, "model.safetensors", options)
-    with safe_open(str(path), framework="pt") as tensors:
-        keys = set(tensors.keys())
-        if f"{prefix}.weight" not in keys:
+    try:
+        path = hf.model_file(name, "model.safetensors", options)
+    except InputError:
+        try:
+            path = hf.model_file(name, "pytorch_model.bin", options)
+        except InputError:
             raise InputError(
-                f"the checkpoint has no {prefix}.weight",
-                where=str(path),
-                fix="set encoder.<side>.head to the key prefix of the term-weight head",
-            )
-        head = torch.nn.Linear(hidden_size, 1, bias=f"{prefix}.bias" in keys)
-        with torch.no_grad():
-            head.weight.copy_(tensors.get_tensor(f"{prefix}.weight").reshape(1, hidden_size))
-            if head.bias is not None:
-                head.bias.copy_(tensors.get_tensor(f"{prefix}.bias").reshape(1))
-    return head.eval()
+                "the checkpoint has neither model.safetensors nor pytorch_model.bin",
+                where=f"encoder model {name}",
+                fix="pass a checkpoint folder (or hub id) with its weights",
+            ) from None
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return str(path), {key: state[key] for key in keys if key in state}
+    with safe_open(str(path), framework="pt") as tensors:
+        present = set(tensors.keys())
+        return str(path), {key: tensors.get_tensor(key) for key in keys if key in present}
 
 
 class SideFactory:

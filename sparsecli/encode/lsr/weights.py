@@ -16,8 +16,11 @@ CHUNK_ELEMENTS = 1 << 22  # logits per chunk in pooled_head: 16 MB of float32, m
 def splade(logits: Any, pool_mask: Any, pooling: str) -> Any:
     """w_j = pool over positions of log(1 + relu(logit_j)); positions outside pool_mask are ignored.
 
-    For max pooling the max is taken before the activation, which is monotone, so the
-    [batch, length, vocab] tensor is never transformed elementwise.
+    logits: [batch, length, vocab] (any float dtype; overwritten under max pooling);
+    pool_mask: [batch, length] bool; pooling: "max" (SPLADE v2, Formal et al.,
+    arXiv:2109.10086) or "sum" (SPLADE, Formal et al., SIGIR 2021).
+    Returns [batch, vocab] float32. For max pooling the max is taken before the activation,
+    which is monotone, so the [batch, length, vocab] tensor is never transformed elementwise.
     """
     import torch
 

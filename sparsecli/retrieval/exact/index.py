@@ -13,7 +13,7 @@ import numpy as np
 
 from sparsecli.errors import InputError
 from sparsecli.io.arrays import StringArray, load_arrays, save_arrays
-from sparsecli.io.vectors import SparseVectors, drop_zeros
+from sparsecli.io.vectors import SparseVectors, check_positive, drop_zeros
 from sparsecli.retrieval.exact.config import INVERTED_INDEX
 
 KIND = INVERTED_INDEX
@@ -62,12 +62,7 @@ def build(docs: SparseVectors, quantize: float | None = None) -> InvertedIndex:
     from sparsecli.retrieval.exact.maxscore import term_maxima
 
     data = np.asarray(docs.data)
-    if len(data) and not (np.all(np.isfinite(data)) and data.min() > 0):
-        raise InputError(
-            "document weights must be finite and positive",
-            where="encode_run docs",
-            fix="drop zero or negative weights when encoding",
-        )
+    check_positive(data)
     indptr, indices = np.asarray(docs.indptr), np.asarray(docs.indices)
     if quantize is not None:  # weights that round to 0 leave the index
         indptr, indices, data = drop_zeros(indptr, indices, quantized(data, quantize))

@@ -72,7 +72,7 @@ def search_maxscore(
     out_score,
     out_count,
 ):
-    """Same contract as topk.search_taat, plus term_max (term_maxima of the index)."""
+    """Same contract as taat.search_taat, plus term_max (term_maxima of the index)."""
     n_queries = len(q_ptr) - 1
     n_docs = len(id_rank)
     n_chunks = min(n_threads, max(n_queries, 1))

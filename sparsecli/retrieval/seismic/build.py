@@ -12,8 +12,7 @@ import time
 import numpy as np
 
 from sparsecli import ui
-from sparsecli.errors import InputError
-from sparsecli.io.vectors import SparseVectors
+from sparsecli.io.vectors import SparseVectors, check_positive
 from sparsecli.retrieval.exact.index import id_ranks
 from sparsecli.retrieval.seismic.config import ApproxSearchConfig, SeismicIndexConfig
 from sparsecli.retrieval.seismic.index import SeismicIndex
@@ -21,7 +20,7 @@ from sparsecli.schema import as_dict
 
 log = logging.getLogger(__name__)
 
-MAX_BLOCKS_PER_LIST = 65535  # block numbers within a list are stored as uint16
+MAX_BLOCKS_PER_LIST = 65535  # a cap on one list's k-means blocks, kept so that indexes stay comparable
 FIXED_POINT = 65535  # forward weights are uint16 multiples of max weight / 65535
 
 
@@ -61,8 +60,7 @@ def build(docs: SparseVectors, params: SeismicIndexConfig, seed: int) -> Seismic
     indptr = frozen(np.asarray(docs.indptr, dtype=np.int64))
     terms = frozen(np.asarray(docs.indices, dtype=np.int32))
     weights = frozen(np.asarray(docs.data, dtype=np.float32))
-    if len(weights) and not (np.all(np.isfinite(weights)) and weights.min() > 0):
-        raise InputError("document weights must be finite and positive", where="encode_run docs", fix="re-encode")
+    check_positive(weights)
     n_terms = docs.n_cols
     n_chunks = numba.get_num_threads() * 16  # many more chunks than threads: lists differ in length
 

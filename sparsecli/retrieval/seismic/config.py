@@ -28,9 +28,7 @@ class SeismicIndexConfig(IndexConfig):
     doc_cut: int = 15  # components of a document used to assign it to a cluster
     knn: int = 0  # graph neighbours per document, for search.n_knn; 0 = none (costs one search a document)
     knn_query_cut: int = 10  # the searches that find the neighbours, each document as a query
-    knn_heap_factor: float = 0.9
-
-    kind = SEISMIC_INDEX
+    knn_heap_factor: float = 0.9  # as search.heap_factor's default
 
     def __post_init__(self) -> None:
         check(self.n_postings > 0, "index.n_postings", "must be positive", "pass e.g. 3500")
@@ -61,6 +59,7 @@ class SeismicIndexConfig(IndexConfig):
 @dataclass
 class ApproxSearchConfig(SearchConfig):
     name: str = "approx"
+    # Defaults: pyseismic-lsr's; search=approx_r90/r95/r99 are tuned presets.
     query_cut: int = 10  # only the query's largest terms open their posting lists
     heap_factor: float = 0.9  # stop at the first block whose summary score < heap_factor x the k-th score
     n_knn: int = 0  # also score this many kNN-graph neighbours of each result (needs index.knn >= n_knn)

@@ -74,8 +74,10 @@ class Searcher:
     def search_one(
         self, terms: np.ndarray, weights: np.ndarray, k: int, params: ApproxSearchConfig, exclude: int = -1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One query (terms ascending, weights > 0), with no per-call setup beyond the kernel:
-        document numbers and scores, best first."""
+        """One query, with no per-call setup beyond the kernel: terms [n] ascending, weights [n]
+        > 0 (converted to int64 and float32, the types the kernel is compiled for); `exclude`
+        a document number to leave out. Returns document numbers (int32) and scores (float32),
+        best first, at most k."""
         from sparsecli.retrieval.seismic import search_kernel as kernel
 
         if self._one is None or self._one.docs.shape[1] != k:
@@ -87,8 +89,8 @@ class Searcher:
             )
         query = kernel.Queries(
             ptr=np.array([0, len(terms)], dtype=np.int64),
-            terms=terms,
-            weights=weights,
+            terms=np.asarray(terms, dtype=np.int64),
+            weights=np.asarray(weights, dtype=np.float32),
             exclude=np.array([exclude], dtype=np.int32),
         )
         self._run(query, k, params, self._one)
