@@ -69,6 +69,15 @@ def sparse(runs):
     return invoke
 
 
+def error_line(result) -> str:
+    """The one line a failure prints: no traceback, nothing after it."""
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == lines[0]
+    return lines[0]
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not (SHARED_DATA / "ir").is_dir():

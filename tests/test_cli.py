@@ -264,3 +264,51 @@ def test_installed_entry_point_keeps_stdout_clean(tmp_path):
     )
     assert enc.stdout.splitlines() == [str(tmp_path / "runs" / "encode" / Path(enc.stdout.strip()).name)]
     assert "INFO" in enc.stderr
+
+
+def test_judgments_of_documents_not_in_the_corpus_are_one_warning(sparse, tiny_copy):
+    with open(tiny_copy / "qrels" / "test.tsv", "a") as out:
+        out.write("q1\tgone\t1\nq2\tmissing\t2\n")
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "not in the corpus" in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "2 of 6 judgments name documents that are not in the corpus (they count as relevant but can never be "
+        "retrieved), e.g. q1/gone, q2/missing"
+    )
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["collection"]["judged_docs_absent"] == 2
+
+
+def test_eval_warns_when_a_cutoff_is_deeper_than_the_run(sparse):
+    enc = sparse("encode", "data=beir", f"data.path={TINY}")
+    idx = sparse("index", f"encode_run={enc.run_dir}")
+    shallow = sparse("search", f"index_run={idx.run_dir}", "search.k=3")
+    ev = sparse("eval", f"search_run={shallow.run_dir}")
+    assert ev.exit_code == 0
+    key = json.loads((shallow.run_dir / "DONE.json").read_text())["key"]
+    warnings = [line for line in ev.stderr.splitlines() if "fewer than the cutoff" in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        f"search/{key} ranks at most 3 documents a query, fewer than the cutoff of nDCG@10, RR@10, R@100, R@1000: "
+        "search with a larger search.k, or drop those measures (eval.measures=[...])"
+    )
+    assert "fewer than the cutoff" not in sparse("eval", f"search_run={shallow.run_dir}", "eval.measures=[RR@3]").stderr
+
+
+def test_queries_without_terms_and_terms_without_weight_are_one_warning_each(sparse, tiny_copy):
+    with open(tiny_copy / "queries.jsonl", "a") as out:
+        out.write('{"_id": "q9", "text": "the and of"}\n')
+    with open(tiny_copy / "qrels" / "test.tsv", "a") as out:
+        out.write("q9\td1\t1\n")
+    result = sparse("encode", "data=beir", f"data.path={tiny_copy}", "encoder.variant=robertson")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(" WARNING ")[1] for line in lines if "no terms after encoding" in line] == [
+        "1 of 4 queries have no terms after encoding, so they retrieve nothing: e.g. q9"
+    ]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    dropped = manifest["encoder_stats"]["terms_without_weight"]
+    assert dropped > 0 and [line.split(" WARNING ")[1] for line in lines if "get no weight" in line] == [
+        f"{dropped} terms get no weight (IDF <= 0 under encoder.variant=robertson), so queries cannot retrieve by them"
+    ]
+    assert manifest["collection"]["queries_without_terms"] == 1

@@ -65,7 +65,10 @@ def test_each_search_option_is_its_own_schema():
     _, exact = load("search", "index_run=x")
     assert type(exact.search) is ExactSearchConfig and exact.search.algorithm == ExactAlgorithm.taat
     _, approx = load("search", "index_run=x", "search=approx_r95")
-    assert type(approx.search) is ApproxSearchConfig and (approx.search.query_cut, approx.search.k) == (5, 10)
+    assert type(approx.search) is ApproxSearchConfig and (approx.search.query_cut, approx.search.k) == (
+        5,
+        1000,
+    )  # presets keep k
     with pytest.raises(ConfigCompositionException):
         compose(config_name="search", overrides=["index_run=x", "search=approx", "search.algorithm=maxscore"])
     with pytest.raises(ConfigCompositionException):

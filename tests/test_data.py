@@ -6,7 +6,6 @@ import pytest
 from sparsecli.data.config import DataConfig, DataFormat, FilesConfig, HFConfig, HFTableConfig, LocalCopyConfig, OnEmpty
 from sparsecli.data.collection import checked_docs, load_queries
 from sparsecli.data.source import open_source
-from sparsecli.data.types import Qrel
 from sparsecli.errors import ConfigError, InputError
 
 from conftest import TINY
@@ -27,7 +26,7 @@ def test_beir_folder_and_queries_restricted_to_the_split():
     assert docs[0].where.endswith("corpus.jsonl:1")
     query_set = load_queries(source)
     assert [q.query_id for q in query_set.queries] == ["q1", "q2", "q3"]  # q4 has no judgments
-    assert query_set.qrels[0] == Qrel("q1", "d1", 2)
+    assert query_set.qrels[0][:3] == ("q1", "d1", 2) and query_set.qrels[0].where.endswith("test.tsv:2")
     assert query_set.report == {
         "queries_in_file": 4,
         "judged_without_text": 0,
@@ -90,7 +89,7 @@ def test_msmarco_tsv(tmp_path):
     source = open_source(config, None)
     assert [(d.doc_id, d.text) for d in source.docs()] == [("0", "first passage"), ("1", "second passage")]
     query_set = load_queries(source)
-    assert [q.query_id for q in query_set.queries] == ["7"] and query_set.qrels == [Qrel("7", "1", 1)]
+    assert [q.query_id for q in query_set.queries] == ["7"] and [q[:3] for q in query_set.qrels] == [("7", "1", 1)]
     (tmp_path / "collection.tsv").write_text("0\tfirst\textra\tfield\n")
     with pytest.raises(InputError, match="tab-separated"):
         list(open_source(config, None).docs())
@@ -130,7 +129,7 @@ def test_hf_datasets_from_save_to_disk(tmp_path):
     source = open_source(config, None)
     assert [(d.doc_id, d.title, d.text) for d in source.docs()] == [("a", "", "alpha"), ("b", "T", "beta")]
     query_set = load_queries(source)
-    assert [q.text for q in query_set.queries] == ["alpha?"] and query_set.qrels == [Qrel("q", "a", 1)]
+    assert [q.text for q in query_set.queries] == ["alpha?"] and [q[:3] for q in query_set.qrels] == [("q", "a", 1)]
     bad = DataConfig(
         name="hf", format=DataFormat.hf, hf=HFConfig(corpus=HFTableConfig(path=str(tmp_path / "qrels"), split="dev"))
     )

@@ -9,18 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from conftest import TINY, error_line
 
 TINY_ENCODE = ("encode", "data=beir", f"data.path={TINY}")
-
-
-def error_line(result) -> str:
-    """The one line a failure prints: no traceback, nothing after it."""
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    assert result.stderr.rstrip().splitlines()[-1] == lines[0]
-    return lines[0]
 
 
 def nothing_in(folder: Path) -> bool:

@@ -1,7 +1,7 @@
 from sparsecli.text.config import AnalyzerConfig, StemmerName, Tokenizer
 from sparsecli.text.analyzer import Analyzer
 from sparsecli.text.stopwords import LUCENE_ENGLISH, load_stopwords
-from sparsecli.text.tokenize import _STANDARD, standard
+from sparsecli.text.tokenize import _segments, standard
 
 
 def test_standard_tokenizer_follows_uax29_rules():
@@ -19,7 +19,24 @@ def test_fast_paths_agree_with_the_full_rules():
         "soft\u00adhyphen zero\u200bwidth mixed ascii and ünïcode",
     ]
     for text in texts:
-        assert standard(text) == _STANDARD.findall(text)
+        assert standard(text) == _segments(text)  # the ASCII rules agree with UAX#29 segmentation
+
+
+def test_symbols_emoji_scripts_and_underscores_as_lucene_tokenizes_them():
+    text = "a_b ___ _x © ® ™ ↔ 👩\u200d👩\u200d👧 🍕abc アイウabc \u200bworker \u200eaugment ひら ภาษาไทย test"
+    assert standard(text) == [
+        "a_b", "_x", "©", "®", "™", "↔", "👩\u200d👩\u200d👧", "🍕", "abc", "アイウ", "abc", "worker", "augment",
+        "ひ", "ら", "ภาษาไทย", "test",
+    ]  # fmt: skip
+
+
+def test_lucene_porter_stemmer():
+    """Porter's reference code, as Lucene ports it; Snowball's porter differs on these."""
+    stem = Analyzer(AnalyzerConfig(stopwords="none"))
+    words = "technology technological possibly vs us ms s generalizations oscillators abilities"
+    assert stem(words) == ["technolog", "technolog", "possibl", "vs", "us", "ms", "s", "gener", "oscil", "abil"]
+    snowball = Analyzer(AnalyzerConfig(stopwords="none", stemmer=StemmerName.snowball_porter))
+    assert snowball("technology possibly vs s") == ["technologi", "possibli", "v"]  # "s" -> "" is no term
 
 
 def test_default_analyzer_matches_anserini_example():
@@ -35,7 +52,7 @@ def test_possessive_is_stripped_before_lowercasing_and_stemming():
 def test_analyzer_options():
     raw = Analyzer(AnalyzerConfig(stopwords="none", stemmer=StemmerName.none, lowercase=False, possessive=False))
     assert raw("The dog's Bones") == ["The", "dog's", "Bones"]
-    snowball = Analyzer(AnalyzerConfig(stemmer=StemmerName.snowball))
+    snowball = Analyzer(AnalyzerConfig(stemmer=StemmerName.snowball_english))
     assert snowball("generalizations") == ["general"]
     assert Analyzer(AnalyzerConfig())("generalizations") == ["gener"]
     ws = Analyzer(AnalyzerConfig(tokenizer=Tokenizer.whitespace, stemmer=StemmerName.none))

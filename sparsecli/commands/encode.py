@@ -39,6 +39,9 @@ def body(run, conf: EncodeJob) -> None:
     import logging
     import os
 
+    import numpy as np
+
+    from sparsecli.data import qrels
     from sparsecli.data.collection import checked_docs, load_queries
     from sparsecli.data.source import open_source
     from sparsecli.encode.context import EncodeContext
@@ -54,7 +57,7 @@ def body(run, conf: EncodeJob) -> None:
     source = open_source(conf.data, conf.data_root)
     log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
     with run.timer("read_queries"):
-        query_set = load_queries(source, conf.data.max_queries)
+        query_set = load_queries(source, conf.data.max_queries, conf.data.qrels_duplicates)
     collection_report: dict = {}
     docs = checked_docs(source, conf.data.on_empty, conf.encoder.text_fields(), collection_report)
     context = EncodeContext(
@@ -66,6 +69,27 @@ def body(run, conf: EncodeJob) -> None:
         )
     if encoded.docs.n_rows == 0:
         raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
+    query_ids = encoded.queries.ids.tolist()
+    no_terms = [query_ids[q] for q in np.flatnonzero(np.diff(np.asarray(encoded.queries.indptr)) == 0)]
+    query_set.report["queries_without_terms"] = len(no_terms)
+    if no_terms:
+        log.warning(
+            "%d of %d queries have no terms after encoding, so they retrieve nothing: e.g. %s",
+            len(no_terms),
+            len(query_set.queries),
+            ", ".join(no_terms[:5]),
+        )
+    if query_set.qrels is not None:
+        absent = qrels.absent_from(query_set.qrels, set(encoded.docs.ids.tolist()))
+        query_set.report["judged_docs_absent"] = len(absent)
+        if absent:
+            log.warning(
+                "%d of %d judgments name documents that are not in the corpus (they count as relevant but "
+                "can never be retrieved), e.g. %s",
+                len(absent),
+                len(query_set.qrels),
+                ", ".join(f"{q.query_id}/{q.doc_id}" for q in absent[:5]),
+            )
     with run.timer("write"):
         with run.writing("docs") as tmp:
             if encoded.docs_folder is not None:

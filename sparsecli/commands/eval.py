@@ -114,6 +114,7 @@ def _qrels_path(conf: EvalJob, entries: list[Entry]) -> Path:
 def body(run, conf: EvalJob) -> None:
     import logging
 
+    from sparsecli.data.qrels import checked
     from sparsecli.evaluate import measures as m
     from sparsecli.evaluate import report
     from sparsecli.io import trec
@@ -124,12 +125,22 @@ def body(run, conf: EvalJob) -> None:
     measures = m.parse_measures(list(params.measures))
     entries = _entries(conf, run)
     qrels_path = _qrels_path(conf, entries)
-    qrels = m.qrels_dict(trec.read_qrels(qrels_path))
+    qrels = m.qrels_dict(checked(trec.read_qrels(qrels_path)))
     zero_missing = params.missing_queries.value == "zero"
     scored = []
     with run.timer("evaluate"):
         for entry in entries:
-            scores = m.score_run(entry.name, trec.read_run(entry.run_file), qrels, measures, zero_missing)
+            ranked = trec.read_run(entry.run_file)
+            deeper = m.too_deep(measures, ranked)
+            if deeper:
+                log.warning(
+                    "%s ranks at most %d documents a query, fewer than the cutoff of %s: search with a larger "
+                    "search.k, or drop those measures (eval.measures=[...])",
+                    entry.name,
+                    max((len(docs) for docs in ranked.values()), default=0),
+                    ", ".join(deeper),
+                )
+            scores = m.score_run(entry.name, ranked, qrels, measures, zero_missing)
             if scores.unjudged_queries:
                 log.warning(
                     "%s: %d queries are not in the qrels (not scored), e.g. %s",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from sparsecli.data.qrels import grade
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import InputError
 from sparsecli.io.textfile import iter_lines
@@ -65,8 +66,4 @@ def read_qrels(path: Path) -> Iterator[Qrel]:
                 where=where,
                 fix="use BEIR's qrels layout",
             )
-        try:
-            relevance = int(float(parts[2]))
-        except (ValueError, OverflowError):  # OverflowError: inf
-            raise InputError(f"score {parts[2]!r} is not a number", where=where, fix="use integer grades") from None
-        yield Qrel(parts[0].strip(), parts[1].strip(), relevance)
+        yield Qrel(parts[0].strip(), parts[1].strip(), grade(parts[2].strip(), where), where)

@@ -7,6 +7,7 @@ import logging
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from sparsecli.data.config import OnEmpty
+from sparsecli.data.qrels import Duplicates, checked
 from sparsecli.data.source import Source
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import InputError
@@ -72,11 +73,12 @@ def _unique_queries(queries: Iterable[Query]) -> list[Query]:
     return kept
 
 
-def load_queries(source: Source, max_queries: int | None = None) -> QuerySet:
-    """Queries of the split (those with judgments), in file order, and the split's qrels."""
+def load_queries(source: Source, max_queries: int | None = None, duplicates: Duplicates = Duplicates.error) -> QuerySet:
+    """Queries of the split (those with judgments), in file order, and the split's qrels, each
+    pair judged once (data.qrels.checked). Raises InputError for bad or repeated judgments."""
     queries = _unique_queries(source.queries())
     report: dict = {"queries_in_file": len(queries)}
-    qrels = list(source.qrels()) if source.qrels else None
+    qrels = checked(source.qrels(), duplicates) if source.qrels else None
     if qrels is not None:
         judged = {q.query_id for q in qrels}
         known = {q.query_id for q in queries}

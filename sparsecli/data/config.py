@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
+from sparsecli.data.qrels import Duplicates
 from sparsecli.schema import MISSING, check, location_field, option
 
 
@@ -85,6 +86,9 @@ class DataConfig:
     hf: HFConfig = field(default_factory=HFConfig)
     local: LocalCopyConfig = location_field(factory=LocalCopyConfig)
     on_empty: OnEmpty = OnEmpty.error
+    # A (query, document) pair judged twice: error (as trec_eval), or keep the first, the last
+    # or the highest grade.
+    qrels_duplicates: Duplicates = Duplicates.error
     # Drop a result whose doc id equals the query id: BEIR's ignore_identical_ids and Anserini's
     # -removeQuery (ArguAna and Quora queries are documents too). BEIR-format configs set it;
     # MS MARCO must not, since its query and passage ids overlap by accident.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+from sparsecli.data.qrels import grade
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import ConfigError, InputError
 
@@ -88,5 +89,7 @@ def read_queries(table: Any, label: str) -> Iterator[Query]:
 
 def read_qrels(table: Any) -> Iterator[Qrel]:
     q, d, s = (_column(table, names, label) for label, names in QREL_COLUMNS.items())
-    for row in table:
-        yield Qrel(str(row[q]), str(row[d]), int(row[s]))
+    label = str(getattr(table, "info", None) and table.info.dataset_name or "qrels")
+    for number, row in enumerate(table, start=1):
+        where = f"{label} row {number}"
+        yield Qrel(str(row[q]), str(row[d]), grade(row[s], where), where)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterator, TypeVar
 
+from sparsecli.data.qrels import grade
 from sparsecli.data.types import Doc, Qrel, Query
 from sparsecli.errors import ConfigError, InputError
 
@@ -66,5 +67,6 @@ def read_queries(dataset: Any, dataset_id: str) -> Iterator[Query]:
 
 
 def read_qrels(dataset: Any, dataset_id: str) -> Iterator[Qrel]:
-    for qrel in _downloading(dataset_id, dataset.qrels_iter):
-        yield Qrel(str(qrel.query_id), str(qrel.doc_id), int(qrel.relevance))
+    for number, qrel in enumerate(_downloading(dataset_id, dataset.qrels_iter), start=1):
+        where = f"ir_datasets:{dataset_id} qrel #{number}"
+        yield Qrel(str(qrel.query_id), str(qrel.doc_id), grade(qrel.relevance, where), where)

@@ -21,4 +21,5 @@ class Query(NamedTuple):
 class Qrel(NamedTuple):
     query_id: str
     doc_id: str
-    relevance: int
+    relevance: int  # an integer grade (data.qrels.grade)
+    where: str  # "file:line" (or "source #n"), so that a bad or repeated judgment can be named

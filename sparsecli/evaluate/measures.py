@@ -42,6 +42,13 @@ def qrels_dict(qrels) -> Qrels:
     return out
 
 
+def too_deep(measures: dict[str, Any], run: Run) -> list[str]:
+    """The measures whose cutoff is deeper than the run's deepest ranking (R@1000 over a run
+    of 10 results a query): their values say more about k than about the ranking."""
+    depth = max((len(docs) for docs in run.values()), default=0)
+    return [name for name, measure in measures.items() if measure.params.get("cutoff", 0) > depth]
+
+
 def score_run(name: str, run: Run, qrels: Qrels, measures: dict[str, Any], zero_missing: bool) -> RunScores:
     """Evaluate one run; judged queries absent from the run score 0 when `zero_missing` (trec_eval -c)."""
     import ir_measures

@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from sparsecli.data.qrels import grade
 from sparsecli.data.types import Qrel
 from sparsecli.errors import InputError
 from sparsecli.io.textfile import iter_lines
@@ -45,13 +46,8 @@ def read_qrels(path: Path) -> Iterator[Qrel]:
                 where=f"{path}:{number}",
                 fix="use TREC qrels format",
             )
-        try:
-            relevance = int(parts[3])
-        except ValueError:
-            raise InputError(
-                f"relevance {parts[3]!r} is not an integer", where=f"{path}:{number}", fix="use integer grades"
-            ) from None
-        yield Qrel(parts[0], parts[2], relevance)
+        where = f"{path}:{number}"
+        yield Qrel(parts[0], parts[2], grade(parts[3], where), where)
 
 
 def qrels_text(qrels: Iterable[Qrel]) -> Iterator[str]:

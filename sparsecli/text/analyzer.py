@@ -9,13 +9,39 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-import Stemmer
-
 from sparsecli.text.config import AnalyzerConfig, StemmerName
 from sparsecli.text.stopwords import load_stopwords
 from sparsecli.text.tokenize import TOKENIZERS
 
-_SNOWBALL_NAMES = {StemmerName.porter: "porter", StemmerName.snowball: "english"}
+
+def lucene_porter() -> Callable[[str], str]:
+    """Lucene's PorterStemmer: a port of Martin Porter's reference implementation, which
+    departs from the 1980 paper (-logi -> -log, -bli -> -ble) and leaves words of one or two
+    letters alone. NLTK implements that version as MARTIN_EXTENSIONS; tested against Lucene's
+    own output for SciFact."""
+    from nltk.stem.porter import PorterStemmer
+
+    stemmer = PorterStemmer(PorterStemmer.MARTIN_EXTENSIONS)
+    return lambda token: stemmer.stem(token, to_lowercase=False)
+
+
+def snowball(algorithm: str) -> Callable[[], Callable[[str], str]]:
+    """A PyStemmer (Snowball) stemmer by its algorithm name."""
+
+    def make() -> Callable[[str], str]:
+        import Stemmer
+
+        return Stemmer.Stemmer(algorithm).stemWord
+
+    return make
+
+
+STEMMERS: dict[StemmerName, Callable[[], Callable[[str], str]]] = {
+    StemmerName.porter: lucene_porter,
+    StemmerName.snowball_porter: snowball("porter"),
+    StemmerName.snowball_english: snowball("english"),
+}
+
 _POSSESSIVE_QUOTES = ("'", "\u2019", "\uff07")
 _UNSEEN = object()
 
@@ -39,8 +65,8 @@ class Analyzer:
         self.config = config
         self._tokenize: Callable[[str], list[str]] = TOKENIZERS[config.tokenizer.value]
         self._stopwords = load_stopwords(config.stopwords)
-        algorithm = _SNOWBALL_NAMES.get(config.stemmer)
-        self._stemmer = Stemmer.Stemmer(algorithm) if algorithm else None
+        make = STEMMERS.get(config.stemmer)
+        self._stem = make() if make else None
         self._terms: dict[str, str | None] = {}  # token -> term (None: a stopword)
 
     def _term(self, token: str) -> str | None:
@@ -52,7 +78,7 @@ class Analyzer:
         if not token or token in self._stopwords:
             term = None
         else:
-            term = self._stemmer.stemWord(token) if self._stemmer else token
+            term = (self._stem(token) if self._stem else token) or None  # Snowball's porter stems "s" to ""
         self._terms[original] = term
         return term
 

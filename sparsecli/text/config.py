@@ -16,8 +16,9 @@ class Tokenizer(Enum):
 
 
 class StemmerName(Enum):
-    porter = "porter"  # Lucene PorterStemFilter, as in Anserini
-    snowball = "snowball"  # Snowball English (Porter2)
+    porter = "porter"  # Lucene's PorterStemmer (Porter's own reference code), as Anserini uses
+    snowball_porter = "snowball_porter"  # Snowball's "porter": ends -logi, -bli and short words differ
+    snowball_english = "snowball_english"  # Snowball's "english" (Porter2)
     none = "none"
 
 

@@ -11,6 +11,7 @@ TREC-3), atire (Trotman et al., ADCS 2014), bm25l and bm25plus (Lv and Zhai, CIK
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterable
 
 import numpy as np
@@ -22,6 +23,8 @@ from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.io.arrays import StringArray
 from sparsecli.io.vectors import SparseVectors, drop_zeros
 from sparsecli.text.analyzer import Analyzer
+
+log = logging.getLogger("sparsecli")
 
 # --------------------------------------------------------------------------- idf(df, n)
 
@@ -124,7 +127,15 @@ def weigh(counts: TermCounts, n_terms: int, config: BM25Config) -> tuple[np.ndar
     weights = idf[counts.indices] * tf_fn(
         counts.counts.astype(np.float64), per_entry_dl, avgdl, config.k1, config.b, config.delta
     )
-    return weights.astype(np.float32), {"n_docs_nonempty": n_docs, "avgdl": round(avgdl, 6)}
+    dropped = int(((idf <= 0) & (df > 0)).sum())  # e.g. robertson's clipped IDF of terms in most documents
+    if dropped:
+        log.warning(
+            "%d terms get no weight (IDF <= 0 under encoder.variant=%s), so queries cannot retrieve by them",
+            dropped,
+            config.variant.value,
+        )
+    stats = {"n_docs_nonempty": n_docs, "avgdl": round(avgdl, 6), "terms_without_weight": dropped}
+    return weights.astype(np.float32), stats
 
 
 def encode(
