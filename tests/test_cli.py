@@ -137,15 +137,28 @@ def test_queries_absent_from_qrels_are_reported_not_fatal(sparse, tmp_path):
 
 
 def test_eval_of_a_plain_trec_file(sparse, tmp_path):
+    import gzip
+
     run = tmp_path / "other.run"
     run.write_text("q1 Q0 d1 1 2 x\nq2 Q0 d9 1 1 x\n")
-    ev = sparse("eval", f"search_run={run}", f"eval.qrels={TINY / 'qrels' / 'test.tsv'}")
-    assert ev.exit_code != 0  # BEIR qrels are not TREC qrels: a clear error, not garbage
-    assert "expected 4 fields" in single_error_line(ev)
     trec_qrels = tmp_path / "qrels.trec"
     trec_qrels.write_text("q1 0 d1 1\nq2 0 d3 1\n")
     ev = sparse("eval", f"search_run={run}", f"eval.qrels={trec_qrels}", "eval.measures=[RR@10]")
     assert json.loads((ev.run_dir / "metrics.json").read_text()) == {"RR@10": 0.5}
+    # BEIR's TSV qrels (told apart by content) and a gzipped MS MARCO run (qid docid rank) say the same.
+    msmarco = tmp_path / "other.tsv.gz"
+    with gzip.open(msmarco, "wt") as out:
+        out.write("q1\td7\t2\nq1\td1\t1\nq2\td9\t1\n")
+    ev = sparse("eval", f"search_run={msmarco}", f"eval.qrels={TINY / 'qrels' / 'test.tsv'}", "eval.measures=[RR@10]")
+    assert ev.exit_code == 0, ev.stderr
+    assert json.loads((ev.run_dir / "metrics.json").read_text()) == {"RR@10": 1 / 3}
+    mixed = tmp_path / "mixed.run"
+    mixed.write_text("q1 d1 1\nq1 Q0 d2 2 1.0 x\n")
+    ev = sparse("eval", f"search_run={mixed}", f"eval.qrels={trec_qrels}")
+    assert single_error_line(ev) == (
+        f"error: {mixed}:2: expected 3 fields (qid docid rank, as the first line), found 6; use TREC run format "
+        "(or MS MARCO's three columns throughout)"
+    )
 
 
 def test_drop_self_for_queries_that_are_documents(sparse, tmp_path):

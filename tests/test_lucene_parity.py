@@ -49,3 +49,22 @@ def test_every_query_analyses_to_lucenes_tokens(scifact):
         texts = [(r["_id"], r["text"]) for r in map(json.loads, lines)]
     assert len(texts) == len(expected) == 1109
     assert first_mismatch(Analyzer(AnalyzerConfig()), texts, expected) == (None, 0)
+
+
+def test_the_fast_stemmer_equals_porters_reference_code(scifact):
+    """lucene_porter stems with Snowball's C code where it agrees with Porter's reference
+    (NLTK's MARTIN_EXTENSIONS): check that on SciFact's words, each with common suffixes."""
+    import random
+
+    from nltk.stem.porter import PorterStemmer
+
+    from sparsecli.text.analyzer import lucene_porter
+    from sparsecli.text.tokenize import standard
+
+    with open(scifact / "beir" / "corpus.jsonl", encoding="utf-8") as lines:
+        words = sorted({t.lower() for r in map(json.loads, lines) for t in standard(r["text"])})
+    suffixes = ("", "s", "es", "ies", "ed", "ing", "ly", "ness", "ation", "ational", "izer", "ement", "ably", "ology")
+    sample = [w + s for w in random.Random(0).sample(words, 3000) for s in suffixes]
+    sample += ["revving", "trekked", "reproducibly", "technology", "Yelling", "2010s", "falling", "passed", "us"]
+    reference, fast = PorterStemmer(PorterStemmer.MARTIN_EXTENSIONS), lucene_porter()
+    assert [w for w in sample if fast(w) != reference.stem(w, to_lowercase=False)] == []

@@ -114,7 +114,7 @@ def _qrels_path(conf: EvalJob, entries: list[Entry]) -> Path:
 def body(run, conf: EvalJob) -> None:
     import logging
 
-    from sparsecli.data.qrels import checked
+    from sparsecli.data.qrels import checked, read_file
     from sparsecli.evaluate import measures as m
     from sparsecli.evaluate import report
     from sparsecli.io import trec
@@ -125,7 +125,7 @@ def body(run, conf: EvalJob) -> None:
     measures = m.parse_measures(list(params.measures))
     entries = _entries(conf, run)
     qrels_path = _qrels_path(conf, entries)
-    qrels = m.qrels_dict(checked(trec.read_qrels(qrels_path)))
+    qrels = m.qrels_dict(checked(read_file(qrels_path)))  # ours (TREC) or the user's (TREC or BEIR TSV)
     zero_missing = params.missing_queries.value == "zero"
     scored = []
     with run.timer("evaluate"):

@@ -10,7 +10,8 @@ has them) but can never be retrieved, so `absent_from` lets the encode command s
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 from sparsecli.data.types import Qrel
 from sparsecli.errors import InputError
@@ -65,3 +66,16 @@ def checked(qrels: Iterable[Qrel], duplicates: Duplicates = Duplicates.error) ->
 def absent_from(qrels: Iterable[Qrel], doc_ids: set[str]) -> list[Qrel]:
     """The judgments whose document is not among `doc_ids`, in order."""
     return [qrel for qrel in qrels if qrel.doc_id not in doc_ids]
+
+
+def read_file(path: Path) -> Iterator[Qrel]:
+    """Judgments from a file in either layout people have, told apart by its first line: BEIR's
+    TSV (`query-id<TAB>corpus-id<TAB>score`, with or without its header) or TREC qrels
+    (`qid iter docid rel`); gzipped or not. Raises InputError naming file:line."""
+    from sparsecli.data import beir
+    from sparsecli.io import trec
+    from sparsecli.io.textfile import iter_lines
+
+    first = next((line for _, line in iter_lines(path) if line.strip()), "")
+    tsv = len(first.split("\t")) == 3 or first.split("\t")[0].strip() in ("query-id", "query_id", "qid")
+    return beir.read_qrels(path) if tsv else trec.read_qrels(path)

@@ -56,27 +56,37 @@ def qrels_text(qrels: Iterable[Qrel]) -> Iterator[str]:
 
 
 def read_run(path: Path) -> dict[str, dict[str, float]]:
-    """A TREC run as {qid: {docid: score}}; the rank column is ignored, as trec_eval does."""
+    """A run as {qid: {docid: score}}, gzipped or not, in the layout of its first line: TREC's
+    six columns (`qid Q0 docid rank score tag`; the rank is ignored, as trec_eval does) or MS
+    MARCO's three (`qid docid rank`, scored -rank so that the order is the file's ranks)."""
     run: dict[str, dict[str, float]] = {}
+    columns = 0
     for number, line in iter_lines(path):
         parts = line.split()
         if not parts:
             continue
         where = f"{path}:{number}"
-        if len(parts) != 6:
+        columns = columns or (3 if len(parts) == 3 else 6)
+        if len(parts) != columns:
+            layout = "qid Q0 docid rank score tag" if columns == 6 else "qid docid rank, as the first line"
             raise InputError(
-                f"expected 6 fields (qid Q0 docid rank score tag), found {len(parts)}",
+                f"expected {columns} fields ({layout}), found {len(parts)}",
+                where=where,
+                fix="use TREC run format (or MS MARCO's three columns throughout)",
+            )
+        value, doc = (parts[4], parts[2]) if columns == 6 else (parts[2], parts[1])
+        try:
+            score = float(value) if columns == 6 else -float(int(value))
+        except ValueError:
+            raise InputError(
+                f"score {value!r} is not a number" if columns == 6 else f"rank {value!r} is not an integer",
                 where=where,
                 fix="use TREC run format",
-            )
-        try:
-            score = float(parts[4])
-        except ValueError:
-            raise InputError(f"score {parts[4]!r} is not a number", where=where, fix="use TREC run format") from None
+            ) from None
         docs = run.setdefault(parts[0], {})
-        if parts[2] in docs:
+        if doc in docs:
             raise InputError(
-                f"document {parts[2]} appears twice for query {parts[0]}", where=where, fix="deduplicate the run"
+                f"document {doc} appears twice for query {parts[0]}", where=where, fix="deduplicate the run"
             )
-        docs[parts[2]] = score
+        docs[doc] = score
     return run

@@ -6,6 +6,7 @@ EnglishPossessiveFilter, LowerCaseFilter, English StopFilter, PorterStemFilter).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Callable
 
@@ -14,15 +15,34 @@ from sparsecli.text.stopwords import load_stopwords
 from sparsecli.text.tokenize import TOKENIZERS
 
 
+# Where Porter's reference code and Snowball's "porter" can disagree: its -logi and -bli rules
+# (after step 1 turns y into i), and step 1b's undoubling, which Snowball limits to bb dd ff gg
+# mm nn pp rr tt while the reference undoubles any consonant (revving -> rev).
+_REFERENCE_ONLY = re.compile(r"bl[iy]|log[iy]|([^bdfgmnprtaeiou])\1")
+
+
 def lucene_porter() -> Callable[[str], str]:
     """Lucene's PorterStemmer: a port of Martin Porter's reference implementation, which
-    departs from the 1980 paper (-logi -> -log, -bli -> -ble) and leaves words of one or two
-    letters alone. NLTK implements that version as MARTIN_EXTENSIONS; tested against Lucene's
-    own output for SciFact."""
+    departs from the 1980 paper (-logi -> -log, -bli -> -ble, any double consonant undoubled)
+    and leaves words of one or two letters alone. NLTK implements that version
+    (MARTIN_EXTENSIONS) in Python; Snowball's C "porter" gives the same stem wherever
+    _REFERENCE_ONLY does not match a word without capitals, and is four times faster, so it
+    stems those. Checked against NLTK on 838,801 words (tests/test_text.py on a sample) and against
+    Lucene's own output for SciFact (tests/test_lucene_parity.py)."""
+    import Stemmer
     from nltk.stem.porter import PorterStemmer
 
-    stemmer = PorterStemmer(PorterStemmer.MARTIN_EXTENSIONS)
-    return lambda token: stemmer.stem(token, to_lowercase=False)
+    reference = PorterStemmer(PorterStemmer.MARTIN_EXTENSIONS)
+    fast = Stemmer.Stemmer("porter").stemWord
+
+    def stem(token: str) -> str:
+        if len(token) <= 2:
+            return token
+        if token.lower() != token or _REFERENCE_ONLY.search(token):  # Snowball reads "Y" as a marker
+            return reference.stem(token, to_lowercase=False)
+        return fast(token)
+
+    return stem
 
 
 def snowball(algorithm: str) -> Callable[[], Callable[[str], str]]:

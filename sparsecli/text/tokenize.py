@@ -31,9 +31,28 @@ _SOUTHEAST_ASIAN = regex.compile(r"[\p{Line_Break=Complex_Context}\p{M}]+")
 
 # The same rules for ASCII text, the common case: one findall, no segmentation.
 _ASCII = re.compile(r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[.':](?=[A-Za-z])|(?<=[0-9])[.,;'](?=[0-9]))[A-Za-z0-9_]+)*")
-# Whitespace-delimited words that hold a non-ASCII character. Whitespace always ends a UAX#29
-# word, so these can be segmented alone and the ASCII between them by the fast rules.
-_NON_ASCII_WORDS = re.compile(r"(\S*[^\x00-\x7f]\S*)")
+
+
+# Words made only of letters, digits, connectors, the joining punctuation of UAX#29 and other
+# punctuation or symbols (no emoji, marks, format characters, Hebrew, Katakana, ideographs,
+# Hiragana or Southeast Asian letters): for them UAX#29 reduces to the ASCII rules above with
+# Unicode classes, a single findall instead of a segmentation (most of the non-ASCII words of
+# scientific text: "β-cell", "5′-UTR", "µg/ml").
+_SIMPLE_WORD = regex.compile(
+    r"[\p{WB=ALetter}\p{WB=Numeric}\p{WB=ExtendNumLet}\p{WB=MidLetter}\p{WB=MidNum}\p{WB=MidNumLet}"
+    r"\p{WB=Single_Quote}\p{P}\p{S}"
+    r"--\p{Extended_Pictographic}--\p{Emoji_Presentation}--\p{WB=Regional_Indicator}--\p{WB=Extend}"
+    r"--\p{WB=Format}--\p{WB=ZWJ}--\p{WB=Hebrew_Letter}--\p{WB=Katakana}--\p{Ideographic}"
+    r"--\p{Script=Hiragana}--\p{Line_Break=Complex_Context}]+",
+    flags=regex.VERSION1,
+)
+_W = r"[\p{WB=ALetter}\p{WB=Numeric}\p{WB=ExtendNumLet}]"
+_SIMPLE_TOKEN = regex.compile(
+    rf"{_W}+(?:(?:(?<=\p{{WB=ALetter}})[\p{{WB=MidLetter}}\p{{WB=MidNumLet}}\p{{WB=Single_Quote}}](?=\p{{WB=ALetter}})"
+    rf"|(?<=\p{{WB=Numeric}})[\p{{WB=MidNum}}\p{{WB=MidNumLet}}\p{{WB=Single_Quote}}](?=\p{{WB=Numeric}})){_W}+)*",
+    flags=regex.VERSION1,
+)
+_ALNUM = regex.compile(r"[\p{WB=ALetter}\p{WB=Numeric}]")
 
 
 def _ascii(text: str) -> list[str]:
@@ -45,10 +64,23 @@ def standard(text: str) -> list[str]:
     """Lucene StandardTokenizer's tokens of `text`, in order (before its 255-character split)."""
     if text.isascii():
         return _ascii(text)
+    # Whitespace always ends a UAX#29 word: the words holding a non-ASCII character are
+    # tokenized alone, and the ASCII words between them together by the fast rules.
     out: list[str] = []
-    parts = _NON_ASCII_WORDS.split(text)  # ASCII, word, ASCII, word, ..., ASCII
-    for i, part in enumerate(parts):
-        out.extend(_segments(part) if i % 2 else _ascii(part))
+    plain: list[str] = []
+    for word in text.split():
+        if word.isascii():
+            plain.append(word)
+            continue
+        if plain:
+            out.extend(_ascii(" ".join(plain)))
+            plain = []
+        if _SIMPLE_WORD.fullmatch(word):
+            out.extend(t for t in _SIMPLE_TOKEN.findall(word) if _ALNUM.search(t))
+        else:
+            out.extend(_segments(word))
+    if plain:
+        out.extend(_ascii(" ".join(plain)))
     return out
 
 
