@@ -302,10 +302,38 @@ def test_eval_warns_when_a_cutoff_is_deeper_than_the_run(sparse):
     key = json.loads((shallow.run_dir / "DONE.json").read_text())["key"]
     warnings = [line for line in ev.stderr.splitlines() if "fewer than the cutoff" in line]
     assert len(warnings) == 1 and warnings[0].endswith(
-        f"search/{key} ranks at most 3 documents a query, fewer than the cutoff of nDCG@10, RR@10, R@100, R@1000: "
-        "search with a larger search.k, or drop those measures (eval.measures=[...])"
+        f"search/{key} is cut at 3 results a query, fewer than the cutoff of nDCG@10, RR@10, R@100, R@1000: those "
+        "measures count the missing ranks as not relevant (search with a larger search.k, or drop them: "
+        "eval.measures=[...])"
     )
     assert "fewer than the cutoff" not in sparse("eval", f"search_run={shallow.run_dir}", "eval.measures=[RR@3]").stderr
+    # A run cut at k=1000 over a collection with fewer matches is not shallow: no warning.
+    deep = sparse("search", f"index_run={idx.run_dir}")
+    assert "fewer than the cutoff" not in sparse("eval", f"search_run={deep.run_dir}").stderr
+
+
+def test_eval_refuses_qrels_without_judgments_or_with_a_pair_twice(sparse, runs, tmp_path):
+    run = tmp_path / "a.run"
+    run.write_text("q1 Q0 d1 1 2 x\n")
+    header_only = tmp_path / "qrels.tsv"
+    header_only.write_text("query-id\tcorpus-id\tscore\n")
+    empty = sparse("eval", f"search_run={run}", f"eval.qrels={header_only}")
+    assert empty.exit_code == 3 and single_error_line(empty) == (
+        f"error: {header_only}: the qrels hold no judgments; pass a qrels file with judgments (eval.qrels=...)"
+    )
+    twice = tmp_path / "qrels.trec"
+    twice.write_text("q1 0 d1 1\nq1 0 d1 2\n")
+    result = sparse("eval", f"search_run={run}", f"eval.qrels={twice}")
+    assert result.exit_code == 3 and single_error_line(result) == (
+        f"error: {twice}:2: query q1 judges document d1 twice: grade 1 at {twice}:1 and grade 2 here; remove one "
+        "judgment (trec_eval refuses qrels that judge a pair twice)"
+    )
+    missing = sparse("eval", f"search_run={tmp_path / 'nope.trec'}", f"eval.qrels={twice}")
+    assert missing.exit_code == 3 and single_error_line(missing) == (
+        f"error: search_run: {tmp_path / 'nope.trec'} does not exist; pass a directory printed by `sparse search "
+        "...`, or a run file (TREC or MS MARCO)"
+    )
+    assert_nothing_left(runs, "eval")
 
 
 def test_queries_without_terms_and_terms_without_weight_are_one_warning_each(sparse, tiny_copy):

@@ -20,6 +20,14 @@ def test_fast_paths_agree_with_the_full_rules():
     ]
     for text in texts:
         assert standard(text) == _segments(text)  # the ASCII rules agree with UAX#29 segmentation
+    # And on random strings over the characters where the fast paths could go wrong.
+    import random
+
+    chars = list("aZ9 .,':;_-()/%+\t") + list("βµé²½٣–′·‿°ŉǅⅷ＿．，：\u200b\u200e\u0301\xa0\u3000©🍕ア中ภ")
+    rng = random.Random(0)
+    for _ in range(20000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(1, 12)))
+        assert standard(text) == _segments(text), repr(text)
 
 
 def test_symbols_emoji_scripts_and_underscores_as_lucene_tokenizes_them():

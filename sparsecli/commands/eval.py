@@ -35,6 +35,7 @@ class Entry(NamedTuple):
     qrels_sha256: Optional[str]
     accuracy: dict  # approximate runs: accuracy@k against exact search
     settings: dict  # the chain's settings (encode, index, search), dotted, for row labels
+    k: Optional[int]  # the search run's search.k; None for a run file (its cut is not known)
 
 
 def _references(conf: EvalJob) -> list[str]:
@@ -57,7 +58,7 @@ def _entries(conf: EvalJob, run) -> list[Entry]:
     entries = []
     for reference in _references(conf):
         if Path(reference).is_file():
-            entries.append(Entry(reference, Path(reference), None, None, {}, {}))
+            entries.append(Entry(reference, Path(reference), None, None, {}, {}, None))
             continue
         path = run.upstream_run("search_run", reference, "search")
         index_path = run.chained(path, "index_run", "index")
@@ -74,6 +75,7 @@ def _entries(conf: EvalJob, run) -> list[Entry]:
                 sha,
                 {key: value for key, value in stats.items() if key.startswith("accuracy@")},
                 chain_settings({"encode": encode_path, "index": index_path, "search": path}),
+                stats.get("k"),
             )
         )
     return entries
@@ -86,7 +88,9 @@ def check(conf: EvalJob) -> None:
     parse_measures(list(conf.eval.measures))
     if conf.eval.qrels and not Path(conf.eval.qrels).is_file():
         raise InputError(
-            "qrels file not found", where=f"eval.qrels={conf.eval.qrels}", fix="pass an existing TREC qrels file"
+            "is a folder, not a qrels file" if Path(conf.eval.qrels).is_dir() else "qrels file not found",
+            where=f"eval.qrels={conf.eval.qrels}",
+            fix="pass a qrels file (TREC or BEIR TSV, gzipped or not)",
         )
 
 
@@ -115,6 +119,7 @@ def body(run, conf: EvalJob) -> None:
     import logging
 
     from sparsecli.data.qrels import checked, read_file
+    from sparsecli.errors import InputError
     from sparsecli.evaluate import measures as m
     from sparsecli.evaluate import report
     from sparsecli.io import trec
@@ -125,19 +130,27 @@ def body(run, conf: EvalJob) -> None:
     measures = m.parse_measures(list(params.measures))
     entries = _entries(conf, run)
     qrels_path = _qrels_path(conf, entries)
-    qrels = m.qrels_dict(checked(read_file(qrels_path)))  # ours (TREC) or the user's (TREC or BEIR TSV)
+    qrels = m.qrels_dict(checked(read_file(qrels_path), policy=None))  # ours (TREC) or the user's (or BEIR TSV)
+    if not qrels:
+        raise InputError(
+            "the qrels hold no judgments",
+            where=str(qrels_path),
+            fix="pass a qrels file with judgments (eval.qrels=...)",
+        )
     zero_missing = params.missing_queries.value == "zero"
     scored = []
     with run.timer("evaluate"):
         for entry in entries:
             ranked = trec.read_run(entry.run_file)
-            deeper = m.too_deep(measures, ranked)
+            # A search run's cut is its k; a run file's is taken to be its longest ranking.
+            cut = entry.k if entry.k is not None else max((len(docs) for docs in ranked.values()), default=0)
+            deeper = m.too_deep(measures, cut)
             if deeper:
                 log.warning(
-                    "%s ranks at most %d documents a query, fewer than the cutoff of %s: search with a larger "
-                    "search.k, or drop those measures (eval.measures=[...])",
+                    "%s is cut at %d results a query, fewer than the cutoff of %s: those measures count the "
+                    "missing ranks as not relevant (search with a larger search.k, or drop them: eval.measures=[...])",
                     entry.name,
-                    max((len(docs) for docs in ranked.values()), default=0),
+                    cut,
                     ", ".join(deeper),
                 )
             scores = m.score_run(entry.name, ranked, qrels, measures, zero_missing)

@@ -42,9 +42,12 @@ def grade(value: Any, where: str) -> int:
     return int(number)
 
 
-def checked(qrels: Iterable[Qrel], duplicates: Duplicates = Duplicates.error) -> list[Qrel]:
+def checked(
+    qrels: Iterable[Qrel], duplicates: Duplicates = Duplicates.error, policy: str | None = "data.qrels_duplicates"
+) -> list[Qrel]:
     """The judgments with each (query, document) pair once, in the order pairs first appear.
-    Raises InputError at the second judgment of a pair under Duplicates.error."""
+    Raises InputError at the second judgment of a pair under Duplicates.error; its fix names
+    the setting `policy` that chooses another way (None: there is none, edit the file)."""
     kept: dict[tuple[str, str], Qrel] = {}
     for qrel in qrels:
         pair = (qrel.query_id, qrel.doc_id)
@@ -56,7 +59,9 @@ def checked(qrels: Iterable[Qrel], duplicates: Duplicates = Duplicates.error) ->
                 f"query {qrel.query_id} judges document {qrel.doc_id} twice: grade {earlier.relevance} at "
                 f"{earlier.where} and grade {qrel.relevance} here",
                 where=qrel.where,
-                fix="remove one judgment, or choose which counts: data.qrels_duplicates=first|last|max",
+                fix=f"remove one judgment, or choose which counts: {policy}=first|last|max"
+                if policy
+                else "remove one judgment (trec_eval refuses qrels that judge a pair twice)",
             )
         elif duplicates == Duplicates.last or (duplicates == Duplicates.max and qrel.relevance > earlier.relevance):
             kept[pair] = qrel

@@ -42,10 +42,9 @@ def qrels_dict(qrels) -> Qrels:
     return out
 
 
-def too_deep(measures: dict[str, Any], run: Run) -> list[str]:
-    """The measures whose cutoff is deeper than the run's deepest ranking (R@1000 over a run
-    of 10 results a query): their values say more about k than about the ranking."""
-    depth = max((len(docs) for docs in run.values()), default=0)
+def too_deep(measures: dict[str, Any], depth: int) -> list[str]:
+    """The measures whose cutoff is deeper than a run cut at `depth` results a query (R@1000
+    over a search.k=10 run): their values say more about the cut than about the ranking."""
     return [name for name, measure in measures.items() if measure.params.get("cutoff", 0) > depth]
 
 
