@@ -27,7 +27,7 @@ def lucene_porter() -> Callable[[str], str]:
     and leaves words of one or two letters alone. NLTK implements that version
     (MARTIN_EXTENSIONS) in Python; Snowball's C "porter" gives the same stem wherever
     _REFERENCE_ONLY does not match a word without capitals, and is four times faster, so it
-    stems those. Checked against NLTK on 838,801 words (tests/test_text.py on a sample) and against
+    stems those. Checked against NLTK on 838,801 words (a sample in tests/test_lucene_parity.py) and against
     Lucene's own output for SciFact (tests/test_lucene_parity.py)."""
     import Stemmer
     from nltk.stem.porter import PorterStemmer
