@@ -52,12 +52,15 @@ def read_queries(path: Path) -> Iterator[Query]:
         yield Query(_field(record, "_id", where, True), _field(record, "text", where), where)
 
 
+QRELS_HEADER = ("query-id", "query_id", "qid")  # first column names of a header line
+
+
 def read_qrels(path: Path) -> Iterator[Qrel]:
     for number, line in iter_lines(path):
         parts = line.split("\t")
         if not line.strip():
             continue
-        if number == 1 and parts[0].strip() in ("query-id", "query_id", "qid"):
+        if number == 1 and parts[0].strip() in QRELS_HEADER:
             continue  # the header line
         where = f"{path}:{number}"
         if len(parts) != 3:

@@ -82,5 +82,5 @@ def read_file(path: Path) -> Iterator[Qrel]:
     from sparsecli.io.textfile import iter_lines
 
     first = next((line for _, line in iter_lines(path) if line.strip()), "")
-    tsv = len(first.split("\t")) == 3 or first.split("\t")[0].strip() in ("query-id", "query_id", "qid")
+    tsv = len(first.split("\t")) == 3 or first.split("\t")[0].strip() in beir.QRELS_HEADER
     return beir.read_qrels(path) if tsv else trec.read_qrels(path)

@@ -266,13 +266,20 @@ class RunDir:
                 yield entry
 
 
-def open_upstream(reference: str, field: str, command: str) -> tuple[Path, dict]:
-    """Check an upstream run reference and return its path and DONE.json."""
+def open_upstream(reference: str, field: str, command: str, files: bool = False) -> tuple[Path, dict]:
+    """Check an upstream run reference and return its path and DONE.json. `files`: the field
+    also takes run files (sparse eval), so a missing path may have meant one."""
     if not str(reference).strip():
         raise UpstreamError(
             "missing: which run to read", where=field, fix=f"pass the directory that `sparse {command} ...` printed"
         )
     path = Path(reference)
+    if files and not path.exists():
+        raise UpstreamError(
+            f"{reference} does not exist",
+            where=field,
+            fix=f"pass a directory printed by `sparse {command} ...`, or a run file (TREC or MS MARCO)",
+        )
     if not path.is_dir():
         raise UpstreamError(
             f"{reference} is a file, not a run directory"

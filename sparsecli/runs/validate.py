@@ -379,16 +379,7 @@ def check_upstream(command: Command, conf: Any, overrides: Sequence[str] = ()) -
                 raise missing_value(name, command, overrides)
             if field.metadata["files"] and Path(str(reference)).is_file():
                 continue  # a TREC run file
-            if field.metadata["files"] and not Path(str(reference)).exists():
-                from sparsecli.errors import UpstreamError
-
-                upstream = field.metadata["upstream"]
-                raise UpstreamError(
-                    f"{reference} does not exist",
-                    where=name,
-                    fix=f"pass a directory printed by `sparse {upstream} ...`, or a run file (TREC or MS MARCO)",
-                )
-            open_upstream(str(reference), name, field.metadata["upstream"])
+            open_upstream(str(reference), name, field.metadata["upstream"], files=field.metadata["files"])
 
 
 def check(command: Command, argv: list[str]) -> None:
