@@ -88,9 +88,10 @@ def path_field(default: Any = None) -> Any:
     return field(default=default, metadata={"path": True})
 
 
-def upstream_field(command: str, files: bool = False) -> Any:
-    """`files`: the field also takes plain files (eval reads TREC run files)."""
-    return field(default=MISSING, metadata={"upstream": command, "files": files})
+def upstream_field(command: str, files: bool = False, also: tuple[str, ...] = ()) -> Any:
+    """`files`: the field also takes plain files (eval reads TREC run files); `also`: other
+    commands whose runs it takes (eval reads train-rec runs as search runs)."""
+    return field(default=MISSING, metadata={"upstream": command, "files": files, "also": also})
 
 
 class ProgressMode(Enum):

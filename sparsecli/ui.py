@@ -119,6 +119,7 @@ class _LogTracker:
         self.description, self.total, self.unit, self.interval = description, total, unit, interval
         self.done = 0
         self.start = self.last = time.monotonic()
+        self.status = ""
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -127,14 +128,20 @@ class _LogTracker:
             self.last = now
             log.info(self._line(now))
 
+    def note(self, status: str) -> None:
+        """A short status shown beside the count (e.g. the running loss)."""
+        self.status = status
+
     def _line(self, now: float) -> str:
         rate = self.done / max(now - self.start, 1e-9)
         text = f"{self.description} {self.done}"
         if self.total:
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
             text += f"/{self.total} ({100 * self.done / self.total:.0f}%)"
-            return f"{text} {rate:,.0f} {self.unit}/s eta {_fmt_duration(eta)}"
-        return f"{text} {rate:,.0f} {self.unit}/s"
+            text = f"{text} {rate:,.0f} {self.unit}/s eta {_fmt_duration(eta)}"
+        else:
+            text = f"{text} {rate:,.0f} {self.unit}/s"
+        return f"{text} {self.status}" if self.status else text
 
     def close(self) -> None:
         now = time.monotonic()
@@ -174,11 +181,15 @@ class _BarTracker:
         )
         self._progress.start()
         self._task = self._progress.add_task(description, total=total)
+        self._description = description
         self._log = _LogTracker(description, total, unit, float("inf"))
 
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task, n)
         self._log.done += n
+
+    def note(self, status: str) -> None:
+        self._progress.update(self._task, description=f"{self._description} {status}")
 
     def close(self) -> None:
         self._progress.stop()
@@ -190,6 +201,9 @@ class _BarTracker:
 
 class _NullTracker:
     def advance(self, n: int = 1) -> None:
+        pass
+
+    def note(self, status: str) -> None:
         pass
 
     def close(self) -> None:

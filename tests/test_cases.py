@@ -1,6 +1,6 @@
 """The failing cases of ../shared/cases (real reports), each with the value its README states.
 
-rec/ and prune/ wait for their commands.
+rec/ is tested in test_rec_cases.py; prune/ waits for its command.
 """
 
 import json

@@ -12,7 +12,7 @@ from sparsecli.errors import ConfigError
 from sparsecli.retrieval.exact.config import ExactAlgorithm, ExactSearchConfig
 from sparsecli.retrieval.seismic.config import ApproxSearchConfig
 from sparsecli.runs.bridge import register
-from sparsecli.runs.groups import available_options
+from sparsecli.runs.groups import available_options, options_for
 from sparsecli.runs.keys import run_key
 
 from conftest import TINY
@@ -34,11 +34,25 @@ def key(command, *overrides):
     return run_key(get(command), load(command, *overrides)[1])[0]
 
 
-@pytest.mark.parametrize("name", sorted(available_options("data") - {"beir", "msmarco", "irds"}))
+@pytest.mark.parametrize("name", sorted(options_for(get("encode"), "data") - {"beir", "msmarco", "irds"}))
 def test_every_named_dataset_composes_and_validates(name):
     _, conf = load("encode", f"data={name}")
     assert isinstance(conf, get("encode").schema) and isinstance(conf.data, DataConfig)
     assert conf.data.name == name and isinstance(conf.encoder, BM25Config)
+
+
+@pytest.mark.parametrize("name", sorted(options_for(get("train-rec"), "data") - {"atomic", "p5", "interactions"}))
+def test_every_named_interaction_dataset_composes_for_train_rec(name):
+    from sparsecli.recommend.data.config import RecDataConfig
+
+    _, conf = load("train-rec", f"data={name}", "model=sasrec")
+    assert isinstance(conf.data, RecDataConfig) and conf.data.name == name and conf.data.local_path == f"rec/{name}"
+
+
+def test_the_data_group_lists_each_command_its_own_datasets():
+    assert {"scifact", "msmarco"} <= options_for(get("encode"), "data")
+    assert not {"ml-100k", "p5-beauty", "atomic"} & options_for(get("encode"), "data")
+    assert options_for(get("train-rec"), "data") == {"atomic", "diginetica", "interactions", "ml-100k", "p5", "p5-beauty"}
 
 
 def test_scifact_points_at_public_sources_and_a_local_copy():

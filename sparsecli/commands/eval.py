@@ -3,6 +3,7 @@
     sparse eval search_run=runs/search/<key>                    # a table on stdout
     sparse eval "search_run=[runs/search/<a>,runs/search/<b>]"  # one comparison, p-values vs the first
     sparse eval search_run=<TREC run file> eval.qrels=<TREC qrels file>
+    sparse eval search_run=runs/train-rec/<key> eval=rec           # a recommender's test run
 
 Writes metrics.json (the first run's means), per_query.tsv and report.json.
 """
@@ -18,11 +19,13 @@ from sparsecli.commands import Command
 from sparsecli.evaluate.config import EvalConfig
 from sparsecli.schema import CommonConfig, upstream_field
 
+REC_QRELS = "test/qrels.txt"  # a train-rec run's test targets
+
 
 @dataclass
 class EvalJob(CommonConfig):
-    # A search run directory, a TREC run file, or a list of them to compare.
-    search_run: Any = upstream_field("search", files=True)
+    # A search or train-rec run directory, a TREC run file, or a list of them to compare.
+    search_run: Any = upstream_field("search", files=True, also=("train-rec",))
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
@@ -45,7 +48,7 @@ def _references(conf: EvalJob) -> list[str]:
 def _run_file(path: Path) -> Path:
     from sparsecli.errors import UpstreamError
 
-    for name in ("run.trec", "run.trec.gz"):
+    for name in ("run.trec", "run.trec.gz", "test/run.trec.gz"):
         if (path / name).is_file():
             return path / name
     raise UpstreamError(f"no run.trec in {path}", where="search_run", fix="recompute the search run")
@@ -60,7 +63,21 @@ def _entries(conf: EvalJob, run) -> list[Entry]:
         if Path(reference).is_file():
             entries.append(Entry(reference, Path(reference), None, None, {}, {}, None))
             continue
-        path = run.upstream_run("search_run", reference, "search")
+        path = run.upstream_run("search_run", reference, "search", also=("train-rec",))
+        done = read_done(path)
+        if done["command"] == "train-rec":  # users as queries: its test run against its test targets
+            entries.append(
+                Entry(
+                    f"train-rec/{done['key']}",
+                    _run_file(path),
+                    path / REC_QRELS,
+                    done["artifacts"].get(REC_QRELS, {}).get("sha256"),
+                    {},
+                    chain_settings({"train-rec": path}),
+                    json.loads((path / "metrics.json").read_text(encoding="utf-8"))["protocol"].get("top"),
+                )
+            )
+            continue
         index_path = run.chained(path, "index_run", "index")
         encode_path = run.chained(index_path, "encode_run", "encode")
         encode_done = read_done(encode_path)
@@ -69,7 +86,7 @@ def _entries(conf: EvalJob, run) -> list[Entry]:
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
         entries.append(
             Entry(
-                f"search/{read_done(path)['key']}",
+                f"search/{done['key']}",
                 _run_file(path),
                 qrels if qrels.is_file() else None,
                 sha,

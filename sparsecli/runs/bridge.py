@@ -16,7 +16,7 @@ import time
 from sparsecli import ui
 from sparsecli.commands import commands, get
 from sparsecli.errors import SparseError
-from sparsecli.runs.groups import available_options
+from sparsecli.runs.groups import options_for
 
 SWEEP_ENV = "SPARSECLI_SWEEP_ID"  # names a sweep's record folder, for every job of the sweep
 
@@ -25,7 +25,7 @@ def groups_help(command: str) -> str:
     """The `== Config groups ==` section of `sparse <command> --help`."""
     lines = []
     for group in get(command).groups:
-        options = available_options(group)
+        options = options_for(get(command), group)
         if options:
             lines.append(f"{group}: {', '.join(sorted(options))}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ lab presets and collections of your own live.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,46 @@ def available_options(group: str) -> set[str] | None:
             found = found or set()
             found |= {p.stem for p in folder.glob("*.yaml")}
     return found
+
+
+_SCHEMA_LINE = re.compile(r"^\s*-\s*/schema/([\w-]+)/([\w-]+)@_here_", re.M)
+
+
+def options_for(command: Command, group: str) -> set[str] | None:
+    """The options of `group` that fit `command`: those whose schema (the `/schema/<group>/<name>`
+    their defaults extend) is the command's type for that field. The `data` group holds IR
+    collections and interaction datasets alike; each command lists only its own."""
+    options = available_options(group)
+    wanted = _field_types(command).get(group)
+    if options is None or not isinstance(wanted, type):
+        return options
+    from sparsecli.schema import OPTIONS
+
+    fitting = set()
+    for name in options:
+        schema = _option_schema(group, name)
+        cls = OPTIONS.get(group, {}).get(schema) if schema else None
+        if cls is None or issubclass(cls, wanted):
+            fitting.add(name)
+    return fitting
+
+
+def _option_schema(group: str, name: str) -> str | None:
+    for base in conf_dirs():
+        path = base / group / f"{name}.yaml"
+        if path.is_file():
+            found = _SCHEMA_LINE.search(path.read_text(encoding="utf-8"))
+            return found.group(2) if found and found.group(1) == group else None
+    return None
+
+
+def _field_types(command: Command) -> dict:
+    import typing
+
+    try:
+        return typing.get_type_hints(command.schema)
+    except Exception:  # noqa: BLE001  (an unresolvable hint: no filtering)
+        return {}
 
 
 def groups_of(command: Command) -> set[str]:

@@ -163,9 +163,9 @@ class RunDir:
         """Record resumable progress kept in WORK, for the message an interruption prints."""
         self.progress = Checkpoint(done, total, unit)
 
-    def upstream_run(self, field: str, reference: str, command: str) -> Path:
+    def upstream_run(self, field: str, reference: str, command: str, also: tuple[str, ...] = ()) -> Path:
         """Open the upstream run named by config field `field` and record its key."""
-        path, done = open_upstream(reference, field, command)
+        path, done = open_upstream(reference, field, command, also=also)
         entry = {"path": str(path.resolve()), "key": done["key"]}
         if field in self.upstream:  # a list field (eval's search_run): one entry per run
             previous = self.upstream[field]
@@ -266,9 +266,12 @@ class RunDir:
                 yield entry
 
 
-def open_upstream(reference: str, field: str, command: str, files: bool = False) -> tuple[Path, dict]:
+def open_upstream(
+    reference: str, field: str, command: str, files: bool = False, also: tuple[str, ...] = ()
+) -> tuple[Path, dict]:
     """Check an upstream run reference and return its path and DONE.json. `files`: the field
-    also takes run files (sparse eval), so a missing path may have meant one."""
+    also takes run files (sparse eval), so a missing path may have meant one; `also`: other
+    commands whose runs the field takes."""
     if not str(reference).strip():
         raise UpstreamError(
             "missing: which run to read", where=field, fix=f"pass the directory that `sparse {command} ...` printed"
@@ -295,18 +298,19 @@ def open_upstream(reference: str, field: str, command: str, files: bool = False)
             where=field,
             fix=f"rerun the `sparse {command} ...` that created it, with runtime.force=true if needed",
         )
-    if done.get("command") != command:
+    if done.get("command") not in (command, *also):
+        kinds = " or ".join(f"`{c}`" for c in (command, *also))
         raise UpstreamError(
-            f"{reference} is a `{done.get('command')}` run, not a `{command}` run",
+            f"{reference} is a `{done.get('command')}` run, not a {kinds} run",
             where=field,
-            fix=f"pass a directory under runs/{command}/",
+            fix=f"pass a directory under {' or '.join(f'runs/{c}/' for c in (command, *also))}",
         )
     changed = changed_artifact(path, done)
     if changed is not None:
         raise UpstreamError(
             f"{reference} changed after it finished ({changed} is missing or has another size)",
             where=field,
-            fix=f"recompute it: rerun its `sparse {command} ...` with runtime.force=true",
+            fix=f"recompute it: rerun its `sparse {done.get('command')} ...` with runtime.force=true",
         )
     return path, done
 

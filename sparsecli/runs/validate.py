@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sparsecli.commands import Command
 from sparsecli.errors import ConfigError, SparseError
-from sparsecli.runs.groups import available_options, conf_dirs, groups_of
+from sparsecli.runs.groups import available_options, conf_dirs, groups_of, options_for
 
 # Hydra flags after which the next argument is the flag's value, not an override.
 _FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
@@ -189,7 +189,7 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
     required = re.search(r"You must specify '([\w./-]+)'", message)
     if required:
         group = required.group(1)
-        options = sorted(available_options(group) or [])
+        options = sorted(options_for(command, group) or [])
         return ConfigError(
             f"missing: choose an option of the {group} group",
             where=group,
@@ -284,7 +284,14 @@ def check_names(command: Command, parsed: list) -> None:
         ):
             continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else []
+        fitting = options_for(command, name) or set()
         for value in values or [override.get_value_element_as_str()]:
+            if value in options and value not in fitting:
+                raise ConfigError(
+                    f"{name}={value} is for other commands, not `sparse {command.name}`",
+                    where=f"override '{override.input_line}'",
+                    fix=f"choose one of: {', '.join(sorted(fitting))}",
+                )
             if value not in options and value != "null":
                 hint = did_you_mean(value, options, f"{name}=")
                 raise ConfigError(
@@ -379,7 +386,9 @@ def check_upstream(command: Command, conf: Any, overrides: Sequence[str] = ()) -
                 raise missing_value(name, command, overrides)
             if field.metadata["files"] and Path(str(reference)).is_file():
                 continue  # a TREC run file
-            open_upstream(str(reference), name, field.metadata["upstream"], files=field.metadata["files"])
+            open_upstream(
+                str(reference), name, field.metadata["upstream"], field.metadata["files"], field.metadata.get("also", ())
+            )
 
 
 def check(command: Command, argv: list[str]) -> None:

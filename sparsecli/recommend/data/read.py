@@ -1,0 +1,316 @@
+"""Readers: a data config to Interactions, in file order.
+
+    atomic  <folder>/<name>.inter (+ <name>.item)          RecBole's atomic files
+    p5      <folder>/sequential_data.txt                    `user item item ...`, time order
+    table   a CSV/TSV/Parquet file with named columns        sessions too (Diginetica)
+    hf      a Hugging Face dataset with named columns
+
+Every reader numbers users and items by first appearance and keeps tokens as strings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from sparsecli.errors import InputError
+from sparsecli.io.textfile import iter_lines
+from sparsecli.recommend.data import atomic
+from sparsecli.recommend.data.config import RecDataConfig, RecFormat, UnknownMeta
+from sparsecli.recommend.data.types import Interactions
+
+log = logging.getLogger("sparsecli")
+
+DEFAULT_FILES = {RecFormat.p5: "sequential_data.txt"}
+AUTO = "auto"
+DEFAULT_TIME = "timestamp"
+
+
+def data_location(data: RecDataConfig, data_root: Optional[str]) -> Path:
+    """The folder or file a config reads: data.path, else <data_root>/<data.local_path>."""
+    if data.path:
+        return Path(data.path).expanduser()
+    if not data_root:
+        raise InputError(
+            f"data={data.name} is read from below data_root, which is not set",
+            where="data_root",
+            fix=f"pass data_root=<folder holding {data.local_path}> (or SPARSECLI_DATA_ROOT), or data.path=<folder>",
+        )
+    return Path(data_root).expanduser() / str(data.local_path)
+
+
+def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
+    """The files a config reads (for the run key and for checks before any work)."""
+    where = data_location(data, data_root)
+    if data.format == RecFormat.hf:
+        return [where] if where.exists() else []
+    if data.format == RecFormat.table:
+        files = [where / data.file if data.file else where]
+    else:
+        name = data.file or DEFAULT_FILES.get(data.format) or f"{where.name}.inter"
+        files = [where / name]
+        item_file = files[0].with_suffix(".item")
+        if data.format == RecFormat.atomic and item_file.is_file():
+            files.append(item_file)
+    if data.item_meta.file:
+        folder = where if where.is_dir() else where.parent
+        files.append(folder / data.item_meta.file)
+    for path in files:
+        if not path.is_file():
+            raise InputError(
+                f"{path} not found" + (" (it is a folder)" if path.is_dir() else ""),
+                where="data.path" if data.path else "data_root",
+                fix=f"point data.path (or data_root) at the folder holding the files of data={data.name}",
+            )
+    return files
+
+
+def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
+    """The interactions of `data`, with item metadata aligned to the item numbering."""
+    files = input_files(data, data_root)
+    if data.format == RecFormat.atomic:
+        table = _atomic(files[0], data)
+        if len(files) > 1 and files[1].suffix == ".item":
+            table = _with_meta(table, _atomic_meta(files[1], data.columns.item), files[1], data)
+    elif data.format == RecFormat.p5:
+        table = _p5(files[0])
+    else:
+        frame = (
+            _hf_frame(data, data_location(data, data_root))
+            if data.format == RecFormat.hf
+            else _frame(files[0], data.sep)
+        )
+        table = _from_frame(frame, data, str(files[0]) if files else str(data.path))
+    if data.item_meta.file:
+        meta_file = files[-1]
+        table = _with_meta(table, _table_meta(meta_file, data), meta_file, data)
+    return table
+
+
+# ------------------------------------------------------------------ numbering
+
+
+def _numbered(tokens: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(vocabulary in order of first appearance, int32 code per token)."""
+    vocab: dict[str, int] = {}
+    codes = np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int32, count=len(tokens))
+    return list(vocab), codes
+
+
+def _interactions(users, items, time, rating, source: str) -> Interactions:
+    user_vocab, user_codes = _numbered(users)
+    item_vocab, item_codes = _numbered(items)
+    return Interactions(user_vocab, item_vocab, user_codes, item_codes, time, rating, {}, source)
+
+
+def _time_key(columns: list[np.ndarray]) -> np.ndarray:
+    """float64 time: the column itself when it is one numeric column, else the dense rank of
+    the columns sorted lexicographically (ISO dates sort as strings)."""
+    if len(columns) == 1 and columns[0].dtype.kind in "fiu":
+        return columns[0].astype(np.float64)
+    order = np.lexsort([np.asarray(c) for c in reversed(columns)])
+    keys = list(zip(*(np.asarray(c)[order] for c in columns)))
+    rank = np.empty(len(order), dtype=np.float64)
+    value = -1
+    for i, key in enumerate(keys):
+        if i == 0 or key != keys[i - 1]:
+            value += 1
+        rank[order[i]] = value
+    return rank
+
+
+def _time_columns(data: RecDataConfig, available: Sequence[str], where: str) -> list[str]:
+    """The time columns to read: [] means file order."""
+    wanted = list(data.columns.time)
+    if wanted == [AUTO]:
+        if DEFAULT_TIME in available:
+            return [DEFAULT_TIME]
+        log.info("%s has no %s column: interactions keep the file order", where, DEFAULT_TIME)
+        return []
+    for name in wanted:
+        if name not in available:
+            raise InputError(
+                f"no time column {name!r} (columns: {', '.join(available)})",
+                where=f"{where}:1",
+                fix="name the time column(s) with data.columns.time=[...], or [auto] for timestamp or file order",
+            )
+    return wanted
+
+
+# ------------------------------------------------------------------ atomic
+
+
+def _atomic(path: Path, data: RecDataConfig) -> Interactions:
+    header = atomic.read_header(path)
+    columns = data.columns
+    atomic.require(header, path, columns.user, ("token",), "data.columns.user")
+    atomic.require(header, path, columns.item, ("token",), "data.columns.item")
+    times = _time_columns(data, list(header), str(path))
+    for name in times:
+        atomic.require(header, path, name, ("float",), "data.columns.time")
+    rating = columns.rating or ("rating" if "rating" in header else None)
+    if rating:
+        atomic.require(header, path, rating, ("float",), "data.columns.rating")
+    wanted = [columns.user, columns.item, *times, *([rating] if rating else [])]
+    rows = [values for _, values in atomic.read_rows(path, header, wanted)]
+    if not rows:
+        raise InputError("no interactions", where=str(path), fix="give at least one row after the header")
+    users = [r[0] for r in rows]
+    items = [r[1] for r in rows]
+    time = (
+        _time_key([np.array([r[2 + i] for r in rows], dtype=np.float64) for i in range(len(times))]) if times else None
+    )
+    ratings = np.array([r[-1] for r in rows], dtype=np.float32) if rating else None
+    return _interactions(users, items, time, ratings, str(path))
+
+
+def _atomic_meta(path: Path, item_field: str) -> tuple[list[str], dict, list[int]]:
+    header = atomic.read_header(path)
+    atomic.require(header, path, item_field, ("token",), "data.columns.item")
+    fields = [f for f in header if f != item_field]
+    items, lines, values = [], [], {f: [] for f in fields}
+    for number, row in atomic.read_rows(path, header, [item_field, *fields]):
+        items.append(row[0])
+        lines.append(number)
+        for f, v in zip(fields, row[1:]):
+            values[f].append(v)
+    return items, values, lines
+
+
+# ------------------------------------------------------------------ p5
+
+
+def _p5(path: Path) -> Interactions:
+    """One line per user: `user item item ...`; items in time order, which becomes the time."""
+    users, items, seen = [], [], {}
+    for number, line in iter_lines(path):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) < 2:
+            raise InputError(
+                f"user {tokens[0]} has no items", where=f"{path}:{number}", fix="write `user item item ...` per line"
+            )
+        if tokens[0] in seen:
+            raise InputError(
+                f"user {tokens[0]} already had a line ({path}:{seen[tokens[0]]})",
+                where=f"{path}:{number}",
+                fix="write each user's whole sequence on one line",
+            )
+        seen[tokens[0]] = number
+        users.extend([tokens[0]] * (len(tokens) - 1))
+        items.extend(tokens[1:])
+    if not users:
+        raise InputError("no interactions", where=str(path), fix="write `user item item ...` per line")
+    return _interactions(users, items, None, None, str(path))
+
+
+# ------------------------------------------------------------------ tables (CSV, Parquet, HF)
+
+
+def _frame(path: Path, sep: str):
+    import pandas as pd  # a well-kept reader for CSV and Parquet; every column read as a string
+
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path).astype(str)
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise InputError(
+            f"cannot read as a table ({str(err).splitlines()[0]})", where=str(path), fix="check data.sep"
+        ) from None
+
+
+def _hf_frame(data: RecDataConfig, where: Path):
+    import datasets
+
+    try:
+        if where.is_dir():
+            table = datasets.load_from_disk(str(where))
+            if isinstance(table, datasets.DatasetDict):
+                table = table[data.hf_split]
+        else:
+            table = datasets.load_dataset(str(data.path), split=data.hf_split)
+    except Exception as err:  # noqa: BLE001  (hub and file errors alike: one line)
+        raise InputError(
+            f"cannot load the dataset ({err})", where="data.path", fix="pass a hub id or a save_to_disk folder"
+        ) from None
+    return table.to_pandas().astype(str)
+
+
+def _from_frame(frame, data: RecDataConfig, where: str) -> Interactions:
+    columns = data.columns
+    available = list(frame.columns)
+    for setting, name in (("user", columns.session or columns.user), ("item", columns.item)):
+        if name not in available:
+            raise InputError(
+                f"no {setting} column {name!r} (columns: {', '.join(available)})",
+                where=f"{where}:1",
+                fix=f"name it with data.columns.{'session' if columns.session and setting == 'user' else setting}=<column>",
+            )
+    times = _time_columns(data, available, where)
+    keys = []
+    for name in times:
+        values = frame[name].to_numpy()
+        numeric = np.array([_number(v) for v in values], dtype=np.float64)
+        bad = np.flatnonzero(np.isnan(numeric))
+        # numbers sort as numbers; anything else (ISO dates) as strings, the whole column alike
+        keys.append(numeric if len(bad) == 0 else values.astype(str))
+    users = frame[columns.session or columns.user].tolist()
+    return _interactions(users, frame[columns.item].tolist(), _time_key(keys) if keys else None, None, where)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def _table_meta(path: Path, data: RecDataConfig) -> tuple[list[str], dict, list[int]]:
+    frame = _frame(path, data.item_meta.sep)
+    spec = data.item_meta
+    if spec.item not in frame.columns:
+        raise InputError(
+            f"no item column {spec.item!r} (columns: {', '.join(frame.columns)})",
+            where=f"{path}:1",
+            fix="name it with data.item_meta.item=<column>",
+        )
+    fields = list(spec.fields) or [c for c in frame.columns if c != spec.item]
+    missing = [f for f in fields if f not in frame.columns]
+    if missing:
+        raise InputError(f"no column {missing[0]!r}", where=f"{path}:1", fix="fix data.item_meta.fields")
+    lines = list(range(2, len(frame) + 2))  # line 1 is the header
+    return frame[spec.item].tolist(), {f: frame[f].tolist() for f in fields}, lines
+
+
+def _with_meta(
+    table: Interactions, meta: tuple[list[str], dict, list[int]], path: Path, data: RecDataConfig
+) -> Interactions:
+    """Metadata aligned with the item numbering; items without a row get None."""
+    items, values, lines = meta
+    index = {token: i for i, token in enumerate(table.items)}
+    aligned = {f: [None] * len(table.items) for f in values}
+    unknown = 0
+    for row, (token, line) in enumerate(zip(items, lines)):
+        i = index.get(token)
+        if i is None:
+            if data.unknown_meta_items == UnknownMeta.error:
+                raise InputError(
+                    f"item {token!r} has metadata but no interaction",
+                    where=f"{path}:{line}",
+                    fix="check the item id column, or pass data.unknown_meta_items=drop for a larger catalog",
+                )
+            unknown += 1
+            continue
+        for f in values:
+            aligned[f][i] = values[f][row]
+    if unknown:
+        log.info("%s: %d metadata rows name items without interactions (dropped)", path, unknown)
+    missing = sum(1 for v in next(iter(aligned.values()), []) if v is None)
+    if missing:
+        log.info("%s: %d of %d items have no metadata row", path, missing, len(table.items))
+    return table._replace(item_meta={**table.item_meta, **aligned})

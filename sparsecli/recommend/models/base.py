@@ -1,0 +1,83 @@
+"""What every `model` option builds, and the batch layout the neural ones share.
+
+Neural models read item numbers shifted by one (0 is padding), left-padded to a fixed length,
+so the latest item always sits at the last position: [B, L] int64.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from sparsecli.recommend.data.types import Sequences
+
+PAD = 0
+
+
+def left_padded(seqs: Sequences, rows: np.ndarray, length: int, reserve: int = 0) -> torch.Tensor:
+    """The last `length - reserve` items of each row, shifted by one and left-padded with PAD
+    to `length` (the last `reserve` columns stay PAD for the caller, e.g. a [mask] token).
+    int64 [len(rows), length]."""
+    keep = length - reserve
+    starts, stops = seqs.indptr[rows], seqs.indptr[rows + 1]
+    starts = np.maximum(starts, stops - keep)
+    counts = (stops - starts).astype(np.int64)
+    out = np.zeros((len(rows), length), dtype=np.int64)
+    row_index = np.repeat(np.arange(len(rows)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    cols = keep - np.repeat(counts, counts) + offsets
+    source = np.repeat(starts, counts) + offsets
+    out[row_index, cols] = seqs.items[source].astype(np.int64) + 1
+    return torch.from_numpy(out)
+
+
+class RecModel(nn.Module):
+    """A next-item model over n_items items.
+
+    score(seqs, rows) -> float32 [len(rows), n_items]: how much each user (row of `seqs`, its
+    history in time order) would take each item next. Neural models also give
+    `hidden(inputs)` [B, L, d] and `output_weights()` ([n_items, d], bias [n_items] or None)
+    for the losses; non-neural ones are fitted in closed form by `fit(train)`.
+    """
+
+    neural = True
+
+    def __init__(self, n_items: int):
+        super().__init__()
+        self.n_items = n_items
+
+    def fit(self, train: Sequences) -> None:
+        raise NotImplementedError
+
+    def training_batch(self, windows: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs [B, L], targets [B, L] with -1 where no loss is taken) from windows of
+        shifted item numbers [B, L+1], left-padded."""
+        raise NotImplementedError
+
+    def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        raise NotImplementedError
+
+    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class NextItemModel(RecModel):
+    """Causal models (SASRec, GRU4Rec): the loss is taken at every position, each predicting
+    the item after it; a user is scored from the last position."""
+
+    def training_batch(self, windows: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return windows[:, :-1], windows[:, 1:] - 1  # PAD (0) becomes -1: no loss
+
+    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        device = next(self.parameters()).device
+        inputs = left_padded(seqs, rows, self.max_len).to(device)
+        last = self.hidden(inputs)[:, -1]
+        weights, bias = self.output_weights()
+        scores = last @ weights.T
+        return (scores + bias if bias is not None else scores).float()

@@ -1,0 +1,114 @@
+"""The `model` group of `sparse train-rec`: the base config and one config per option, each
+building its model (the implementations, which import torch, are imported only then). The
+defaults are the published ones, with the reason beside each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparsecli.schema import check, option
+
+
+@dataclass
+class ModelConfig:
+    """Base of the `model` group: each option builds its RecModel (models/base.py)."""
+
+    name: str = "?"
+    max_len: int = 50  # the longest history a neural model reads (SASRec's n)
+
+    def __post_init__(self) -> None:
+        check(self.max_len >= 1, "model.max_len", f"must be >= 1, got {self.max_len}", "pass e.g. 50")
+
+    def build(self, n_items: int):
+        raise NotImplementedError
+
+
+@option("model", "sasrec")
+@dataclass
+class SASRecConfig(ModelConfig):
+    name: str = "sasrec"
+    max_len: int = 50  # the paper's n for sparse data (Beauty); 200 for ML-1M
+    dim: int = 64  # the paper's d for Beauty
+    layers: int = 2  # the paper's b = 2 blocks
+    heads: int = 1  # the paper uses one head; more did not help
+    dropout: float = 0.5  # the paper's rate for the sparse Amazon data (0.2 for MovieLens)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=1 or 2")
+        check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
+
+    def build(self, n_items: int):
+        from sparsecli.recommend.models.sasrec import SASRec
+
+        return SASRec(n_items, self)
+
+
+@option("model", "gru4rec")
+@dataclass
+class GRU4RecConfig(ModelConfig):
+    name: str = "gru4rec"
+    max_len: int = 50  # as SASRec, so the two read the same history
+    dim: int = 64  # item embedding size (RecBole's default)
+    hidden: int = 128  # GRU state (RecBole's default)
+    layers: int = 1  # one layer, as the paper's best runs
+    dropout: float = 0.3  # embedding dropout (RecBole's default)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.3")
+
+    def build(self, n_items: int):
+        from sparsecli.recommend.models.gru4rec import GRU4Rec
+
+        return GRU4Rec(n_items, self)
+
+
+@option("model", "bert4rec")
+@dataclass
+class BERT4RecConfig(ModelConfig):
+    name: str = "bert4rec"
+    max_len: int = 50  # the paper's N for Beauty
+    dim: int = 64  # the paper's d
+    layers: int = 2  # the paper's L
+    heads: int = 2  # the paper's h
+    dropout: float = 0.1  # the paper's rate
+    mask_prob: float = 0.6  # the paper's rho for Beauty (0.2 for ML-1M)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=2")
+        check(0 < self.mask_prob < 1, "model.mask_prob", "must be in (0, 1)", "pass e.g. 0.2")
+        check(self.max_len >= 2, "model.max_len", "must be >= 2 (one slot is the [mask])", "pass e.g. 50")
+
+    def build(self, n_items: int):
+        from sparsecli.recommend.models.bert4rec import BERT4Rec
+
+        return BERT4Rec(n_items, self)
+
+
+@option("model", "popularity")
+@dataclass
+class PopularityConfig(ModelConfig):
+    name: str = "popularity"
+
+    def build(self, n_items: int):
+        from sparsecli.recommend.models.popularity import Popularity
+
+        return Popularity(n_items)
+
+
+@option("model", "ease")
+@dataclass
+class EASEConfig(ModelConfig):
+    name: str = "ease"
+    l2: float = 500.0  # the paper's lambda for ML-20M/Netflix scale; tune on validation for small data
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.l2 > 0, "model.l2", "must be > 0", "pass e.g. 500")
+
+    def build(self, n_items: int):
+        from sparsecli.recommend.models.ease import EASE
+
+        return EASE(n_items, self.l2)

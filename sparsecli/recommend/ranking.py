@@ -1,0 +1,151 @@
+"""Full-ranking evaluation: every user's target ranked against every item, in batches.
+
+Per user: the pessimistic rank of the target (metrics.py), and the top `top` items in the
+order the run file records: score descending; ties by item number, except that the target
+comes last among the items tied with it (the list agrees with the pessimistic rank, so
+ir-measures on the written run gives the same numbers). With `mask_history` the user's
+history is removed from ranking first, the target too when it repeats an earlier item (a
+guaranteed miss, counted; never exempted, which would use the target to decide).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+import torch
+
+from sparsecli.recommend import metrics
+from sparsecli.recommend.data.types import Sequences, Targets
+from sparsecli.recommend.config import RankingConfig
+
+
+class Ranked(NamedTuple):
+    """ranks int64 [m] (0 = miss: target masked); items int32 [m, top] (-1 past the end);
+    scores float32 [m, top]; masked_targets: how many targets the history mask removed."""
+
+    ranks: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    masked_targets: int
+
+
+def history_mask(inputs: Sequences, rows: np.ndarray, n_items: int, device) -> torch.Tensor:
+    """bool [len(rows), n_items]: True for the items in each row's input sequence."""
+    counts = inputs.indptr[rows + 1] - inputs.indptr[rows]
+    cols = np.concatenate([inputs.row(r) for r in rows]) if counts.sum() else np.zeros(0, np.int32)
+    mask = torch.zeros(len(rows), n_items, dtype=torch.bool, device=device)
+    mask[
+        torch.from_numpy(np.repeat(np.arange(len(rows)), counts)).to(device),
+        torch.from_numpy(cols.astype(np.int64)).to(device),
+    ] = True
+    return mask
+
+
+def top_lists(scores: torch.Tensor, targets: torch.Tensor, top: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(items int64 [B, top], scores [B, top]) in run order; masked items are -inf and
+    never listed (item -1). Rows with ties at the cut or around the target are ordered by
+    a full sort on (score desc, is-target, item number)."""
+    n = scores.shape[1]
+    k = min(top, n)
+    values, items = torch.topk(scores, k, dim=1)
+    # topk leaves ties in no particular order: sort each list by (score desc, item asc)
+    by_item = torch.argsort(items, dim=1)
+    items, values = items.gather(1, by_item), values.gather(1, by_item)
+    by_score = torch.argsort(-values, dim=1, stable=True)
+    items, values = items.gather(1, by_score), values.gather(1, by_score)
+    rows = torch.arange(len(targets), device=scores.device)
+    target_scores = scores[rows, targets]
+    cut = values[:, -1:]
+    special = ((scores >= cut).sum(1) > k) | (
+        (target_scores >= cut[:, 0]) & ((scores == target_scores.unsqueeze(1)).sum(1) > 1)
+    )
+    for row in torch.nonzero(special).flatten().tolist():
+        row_scores = scores[row].cpu().numpy()
+        is_target = np.zeros(n, dtype=np.int8)
+        is_target[int(targets[row])] = 1
+        order = np.lexsort([np.arange(n), is_target, -row_scores.astype(np.float64)])[:k]
+        items[row] = torch.from_numpy(order).to(items.device)
+        values[row] = scores[row, items[row]]
+    items = torch.where(torch.isinf(values) & (values < 0), torch.full_like(items, -1), items)
+    if k < top:
+        pad = top - k
+        items = torch.cat([items, torch.full((len(items), pad), -1, dtype=items.dtype, device=items.device)], 1)
+        values = torch.cat([values, torch.full((len(items), pad), float("-inf"), device=values.device)], 1)
+    return items, values
+
+
+@torch.no_grad()
+def full_ranking(
+    score: Callable[[Sequences, np.ndarray], torch.Tensor],
+    targets: Targets,
+    n_items: int,
+    config: RankingConfig,
+    device: torch.device,
+    progress: Optional[Callable[[int], None]] = None,
+) -> Ranked:
+    """Rank every target of `targets` with `score(inputs, rows) -> float [B, n_items]`."""
+    m = len(targets.targets)
+    ranks = np.zeros(m, dtype=np.int64)
+    items = np.full((m, config.top), -1, dtype=np.int32)
+    scores_out = np.zeros((m, config.top), dtype=np.float32)
+    masked = 0
+    for start in range(0, m, config.batch_size):
+        rows = np.arange(start, min(m, start + config.batch_size))
+        scores = score(targets.inputs, rows).to(device).float()
+        scores = torch.nan_to_num(scores, nan=float("-inf"))
+        target = torch.from_numpy(targets.targets[rows].astype(np.int64)).to(device)
+        excluded = history_mask(targets.inputs, rows, n_items, device) if config.mask_history else None
+        if excluded is not None:
+            scores = scores.masked_fill(excluded, float("-inf"))
+            masked += int(excluded[torch.arange(len(rows), device=device), target].sum())
+        ranks[rows] = metrics.pessimistic_ranks(scores, target, excluded).cpu().numpy()
+        # a masked target is not in the run; rank it as -inf so it cannot enter a list
+        listed, values = top_lists(scores, target, config.top)
+        items[rows] = listed.cpu().numpy()
+        scores_out[rows] = values.cpu().numpy()
+        if progress is not None:
+            progress(len(rows))
+    return Ranked(ranks, items, scores_out, masked)
+
+
+def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: RankingConfig) -> dict:
+    """Metrics (means over all evaluated users), coverage and popularity bias of the top
+    lists, and the same metrics on slices: cold targets, short and long histories."""
+    values = metrics.per_user(ranked.ranks, config.ks)
+    out: dict = {"users": int(len(ranked.ranks)), **metrics.means(values)}
+    n_items = len(train_counts)
+    for k in config.ks:
+        listed = ranked.items[:, :k]
+        listed = listed[listed >= 0]
+        out[f"coverage@{k}"] = float(len(np.unique(listed)) / n_items) if n_items else 0.0
+        # ARP@k (Abdollahpouri et al. 2019): mean training count of the recommended items
+        out[f"ARP@{k}"] = float(train_counts[listed].mean()) if len(listed) else 0.0
+    if ranked.masked_targets:
+        out["masked_targets"] = ranked.masked_targets
+    lengths = np.diff(targets.inputs.indptr)
+    slices = {
+        f"cold_target(<={config.cold_items})": train_counts[targets.targets] <= config.cold_items,
+        f"short_history(<={config.short_users})": lengths <= config.short_users,
+        f"long_history(>={config.long_users})": lengths >= config.long_users,
+    }
+    out["slices"] = {
+        name: {"users": int(chosen.sum()), **metrics.means({k: v[chosen] for k, v in values.items()})}
+        for name, chosen in slices.items()
+    }
+    return out
+
+
+@torch.no_grad()
+def sampled(score, targets: Targets, n_items: int, config: RankingConfig, seed: int, device) -> dict:
+    """Metrics over the target and `sampled_negatives` uniform negatives per user, seeded;
+    keys are prefixed `sampled(1+m)/` so they never pass for full-ranking figures."""
+    m = config.sampled_negatives
+    negatives = metrics.sample_negatives(targets.targets, n_items, m, seed)
+    ranks = np.zeros(len(targets.targets), dtype=np.int64)
+    for start in range(0, len(ranks), config.batch_size):
+        rows = np.arange(start, min(len(ranks), start + config.batch_size))
+        scores = score(targets.inputs, rows).to(device).float()
+        target = torch.from_numpy(targets.targets[rows].astype(np.int64)).to(device)
+        ranks[rows] = metrics.sampled_ranks(scores, target, torch.from_numpy(negatives[rows]).to(device)).cpu().numpy()
+    return {f"sampled(1+{m})/{k}": v for k, v in metrics.means(metrics.per_user(ranks, config.ks)).items()}

@@ -1,0 +1,286 @@
+"""`sparse train-rec` on small synthetic sequences with known answers, and the properties
+its figures rest on: metric parity with ir-measures and RecBole's formulas, determinism,
+resuming, losses, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import error_line
+from sparsecli.recommend import export, losses, metrics, ranking
+from sparsecli.recommend.data.types import Sequences, Targets
+
+N_ITEMS = 20
+SMALL = [
+    "model=sasrec",
+    "model.dim=16",
+    "model.layers=1",
+    "model.heads=1",
+    "model.dropout=0.0",
+    "model.max_len=10",
+    "trainer.batch_size=32",
+    "trainer.lr=0.01",
+    "trainer.max_epochs=40",
+    "trainer.patience=40",
+    "runtime.threads=1",
+]
+
+
+def rule_data(folder: Path, users: int = 60, length: int = 8) -> Path:
+    """Users walk the items in a cycle (i -> i+1 mod 20) from a random start: the next item
+    is always determined by the last one."""
+    rng = np.random.default_rng(0)
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for u in range(users):
+        start = int(rng.integers(N_ITEMS))
+        lines += [f"u{u}\ti{(start + t) % N_ITEMS}\t{1000 + t}" for t in range(length)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rule.inter").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def train(sparse, folder: Path, *extra: str):
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, *extra)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_sasrec_learns_a_deterministic_next_item_rule(sparse, tmp_path):
+    run = train(sparse, rule_data(tmp_path / "rule")).run_dir
+    results = json.loads((run / "metrics.json").read_text())
+    assert results["test"]["HR@1"] == 1.0 and results["valid"]["HR@1"] == 1.0
+    assert results["test"]["users"] == 60 and results["protocol"]["ranking"] == "full"
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["epoch"] == 1 and "NDCG@10" in log[0]["valid"] and "wall_s" in log[0]
+    assert not (run / "work").exists()
+
+
+def test_ir_measures_on_the_written_run_gives_the_same_figures(sparse, tmp_path):
+    run = train(sparse, rule_data(tmp_path / "rule"), "trainer.max_epochs=2").run_dir
+    ours = json.loads((run / "metrics.json").read_text())["test"]
+    evaluated = sparse("eval", f"search_run={run}", "eval=rec")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    theirs = json.loads((evaluated.run_dir / "metrics.json").read_text())
+    for mine, measure in (("NDCG@10", "nDCG@10"), ("HR@10", "R@10"), ("MRR@10", "RR@10"), ("NDCG@20", "nDCG@20")):
+        assert theirs[measure] == pytest.approx(ours[mine], abs=1e-9)
+
+
+def _fixed_matrix(ties: bool):
+    rng = np.random.default_rng(7)
+    scores = rng.standard_normal((50, 300)).astype(np.float32)
+    if ties:
+        scores = np.round(scores, 1)  # many ties, around the targets too
+    targets = rng.integers(300, size=50)
+    seqs = Sequences(np.zeros(51, dtype=np.int64), np.zeros(0, dtype=np.int32), None)
+    return torch.from_numpy(scores), Targets(np.arange(50, dtype=np.int32), targets.astype(np.int32), seqs)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_metrics_equal_ir_measures_on_a_fixed_score_matrix(tmp_path, ties):
+    import ir_measures
+
+    scores, targets = _fixed_matrix(ties)
+    config = ranking.RankingConfig(mask_history=False, ks=[10], top=100)
+    ranked = ranking.full_ranking(lambda s, rows: scores[rows], targets, 300, config, torch.device("cpu"))
+    ours = metrics.means(metrics.per_user(ranked.ranks, [10]))
+    users, items = [f"u{u}" for u in range(50)], [f"i{i}" for i in range(300)]
+    export.write_split(tmp_path, ranked, targets, users, items, "t")
+    run = list(ir_measures.read_trec_run(str(tmp_path / "run.trec.gz")))
+    qrels = list(ir_measures.read_trec_qrels(str(tmp_path / "qrels.txt")))
+    theirs = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.R @ 10, ir_measures.RR @ 10], qrels, run)
+    assert theirs[ir_measures.nDCG @ 10] == pytest.approx(ours["NDCG@10"], abs=1e-9)
+    assert theirs[ir_measures.R @ 10] == pytest.approx(ours["HR@10"], abs=1e-9)
+    assert theirs[ir_measures.RR @ 10] == pytest.approx(ours["MRR@10"], abs=1e-9)
+
+
+def test_metrics_equal_recboles_formulas():
+    """RecBole 1.2.1 (recbole/evaluator/metrics.py) on its full-sort topk matrix: hit =
+    any(pos_index[:k]); mrr = 1/(first hit + 1); ndcg = sum(pos/log2(i+2)) / idcg, idcg of
+    min(#relevant, k) items; without ties, so that torch.topk's order is the only order."""
+    scores, targets = _fixed_matrix(False)
+    ranks = metrics.pessimistic_ranks(scores, torch.from_numpy(targets.targets.astype(np.int64))).numpy()
+    ours = metrics.means(metrics.per_user(ranks, [10]))
+    topk = torch.topk(scores, 10, dim=1).indices.numpy()
+    pos_index = topk == targets.targets[:, None]
+    hit = pos_index.any(axis=1).astype(float)
+    first = np.where(pos_index.any(axis=1), pos_index.argmax(axis=1), -1)
+    mrr = np.where(first >= 0, 1 / np.maximum(first + 1.0, 1.0), 0.0)
+    dcg = (pos_index / np.log2(np.arange(10) + 2)).sum(axis=1)
+    idcg = 1 / np.log2(2)
+    assert ours["HR@10"] == pytest.approx(hit.mean(), abs=1e-6)
+    assert ours["MRR@10"] == pytest.approx(mrr.mean(), abs=1e-6)
+    assert ours["NDCG@10"] == pytest.approx((dcg / idcg).mean(), abs=1e-6)
+
+
+def test_same_seed_same_bytes_and_an_interrupted_run_resumes_to_them(sparse, tmp_path, monkeypatch):
+    from sparsecli.recommend import train as training
+
+    folder = rule_data(tmp_path / "rule")
+    args = ("trainer.max_epochs=4", "model.dropout=0.3", "loss=gbce", "loss.negatives=5")
+    first = train(sparse, folder, *args, f"runs_root={tmp_path / 'a'}").run_dir
+    second = train(sparse, folder, *args, f"runs_root={tmp_path / 'b'}").run_dir
+    for name in ("model.safetensors", "test/run.trec.gz", "valid/run.trec.gz"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+    saved = training.save_checkpoint
+
+    def stop_after_epoch_2(folder, model, optimizer, state):
+        saved(folder, model, optimizer, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_checkpoint", stop_after_epoch_2)
+    interrupted = sparse(
+        "train-rec",
+        "data=atomic",
+        f"data.path={folder}",
+        "data.file=rule.inter",
+        *SMALL,
+        *args,
+        f"runs_root={tmp_path / 'c'}",
+    )
+    assert interrupted.exit_code == 130
+    monkeypatch.setattr(training, "save_checkpoint", saved)
+    resumed = train(sparse, folder, *args, f"runs_root={tmp_path / 'c'}")
+    assert "resuming from the checkpoint after epoch 2" in resumed.stderr
+    for name in ("model.safetensors", "test/run.trec.gz", "valid/run.trec.gz"):
+        assert (first / name).read_bytes() == (resumed.run_dir / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("model", ["popularity", "ease", "gru4rec", "bert4rec"])
+def test_every_model_trains_and_writes_a_run(sparse, tmp_path, model):
+    folder = rule_data(tmp_path / "rule")
+    args = [a for a in SMALL if not a.startswith(("model.dim", "model.layers", "model.heads", "model.dropout"))]
+    result = sparse(
+        "train-rec",
+        "data=atomic",
+        f"data.path={folder}",
+        "data.file=rule.inter",
+        *args,
+        f"model={model}",
+        "trainer.max_epochs=2",
+    )
+    assert result.exit_code == 0, result.stderr
+    results = json.loads((result.run_dir / "metrics.json").read_text())
+    assert 0 <= results["test"]["NDCG@10"] <= 1 and results["test"]["users"] == 60
+
+
+def test_ease_matches_its_closed_form():
+    from sparsecli.recommend.models.config import EASEConfig
+
+    seqs = Sequences(np.array([0, 3, 5, 8]), np.array([0, 1, 2, 1, 3, 0, 2, 3], dtype=np.int32), None)
+    model = EASEConfig(l2=2.0).build(4)
+    model.fit(seqs)
+    x = np.zeros((3, 4))
+    x[[0, 0, 0, 1, 1, 2, 2, 2], [0, 1, 2, 1, 3, 0, 2, 3]] = 1
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(4))
+    b = np.eye(4) - p / np.diag(p)
+    assert np.allclose(model.weights.numpy(), b, atol=1e-6)
+    assert np.allclose(model.score(seqs, np.arange(3)).numpy(), x @ b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "loss", [losses.BinaryCrossEntropy(negatives=7), losses.GeneralisedBCE(negatives=7), losses.BPR(negatives=7)]
+)
+def test_sampled_negatives_never_include_the_positive(loss):
+    positives = torch.arange(8).repeat(500)
+    drawn = losses.uniform_negatives(positives, 8, 7, torch.Generator().manual_seed(0))
+    assert not (drawn == positives.unsqueeze(1)).any()
+    assert set(drawn[positives == 3].flatten().tolist()) == {0, 1, 2, 4, 5, 6, 7}  # uniform over the others
+    h, weights = torch.randn(len(positives), 4), torch.randn(8, 4)
+    ctx = losses.LossContext(torch.Generator().manual_seed(0), torch.full((8,), -np.log(8)))
+    assert torch.isfinite(loss(h, positives, weights, None, ctx))
+
+
+def test_gbce_beta_spans_bce_to_the_calibrated_limit():
+    assert losses.GeneralisedBCE(negatives=256, t=0.0).beta(12102) == pytest.approx(1.0)
+    assert losses.GeneralisedBCE(negatives=256, t=1.0).beta(12102) == pytest.approx(256 / 12101)
+
+
+def test_sampled_softmax_masks_a_negative_that_is_the_positive():
+    h, weights = torch.zeros(1, 2), torch.zeros(3, 2)
+    ctx = losses.LossContext(torch.Generator().manual_seed(0), torch.log(torch.full((3,), 1 / 3)))
+    # every draw hits the only item: all masked, the loss is log(1) = 0
+    only = losses.SampledSoftmax(negatives=4, sampler=losses.Sampler.popularity)
+    assert (
+        float(
+            only(
+                h,
+                torch.tensor([1]),
+                weights,
+                None,
+                ctx._replace(log_popularity=torch.log(torch.tensor([0.0, 1.0, 0.0]))),
+            )
+        )
+        == 0.0
+    )
+
+
+def test_sampled_metrics_stay_labelled_beside_full_ranking(sparse, tmp_path):
+    run = train(sparse, rule_data(tmp_path / "rule"), "trainer.max_epochs=1", "rank.sampled_negatives=5").run_dir
+    results = json.loads((run / "metrics.json").read_text())
+    assert "NDCG@10" in results["test"] and not any("sampled" in k for k in results["test"])
+    assert set(results["test_sampled"]) >= {"sampled(1+5)/NDCG@10", "sampled(1+5)/HR@10"}
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _atomic(folder: Path, text: str, name: str = "bad.inter") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
+def test_a_wrong_header_type_names_file_and_line(sparse, tmp_path, runs):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:float\ttimestamp:float\nu1\t7\t1\n")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")
+    assert result.exit_code == 3
+    assert error_line(result).startswith(f"error: {folder / 'bad.inter'}:1: column 'item_id' is item_id:float")
+    assert not runs.exists() or not any(runs.rglob("DONE.json"))
+
+
+def test_a_missing_time_column_names_it(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\nu1\ta\n")
+    result = sparse(
+        "train-rec",
+        "data=atomic",
+        f"data.path={folder}",
+        "data.file=bad.inter",
+        "model=popularity",
+        "data.columns.time=[ts]",
+    )
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        f"error: {folder / 'bad.inter'}:1: no time column 'ts' (columns: user_id, item_id); name the time column(s) "
+        "with data.columns.time=[...], or [auto] for timestamp or file order"
+    )
+
+
+def test_metadata_for_an_unknown_item_names_its_line(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\nu1\ta\nu1\tb\nu1\tc\n", "toy.inter")
+    (folder / "toy.item").write_text("item_id:token\tgenre:token_seq\na\tx y\nzz\tq\n")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=toy.inter", "model=popularity")
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        f"error: {folder / 'toy.item'}:3: item 'zz' has metadata but no interaction; check the item id column, "
+        "or pass data.unknown_meta_items=drop for a larger catalog"
+    )
+
+
+def test_a_ragged_row_names_its_line(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\ttimestamp:float\nu1\ta\t1\nu1\tb\n")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")
+    assert error_line(result).startswith(f"error: {folder / 'bad.inter'}:3: 2 tab-separated fields, the header has 3")
+
+
+def test_short_users_are_counted_not_fatal(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\nu1\ta\nu1\tb\nu1\tc\nu2\ta\n")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")
+    assert result.exit_code == 0, result.stderr
+    assert "not evaluated: 1 (fewer than 3 interactions (train only))" in result.stderr
