@@ -12,7 +12,7 @@ from sparsecli.errors import ConfigError
 from sparsecli.retrieval.exact.config import ExactAlgorithm, ExactSearchConfig
 from sparsecli.retrieval.seismic.config import ApproxSearchConfig
 from sparsecli.runs.bridge import register
-from sparsecli.runs.groups import available_options, options_for
+from sparsecli.runs.groups import options_for
 from sparsecli.runs.keys import run_key
 
 from conftest import TINY

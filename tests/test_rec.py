@@ -25,19 +25,19 @@ SMALL = [
     "model.max_len=10",
     "trainer.batch_size=32",
     "trainer.lr=0.01",
-    "trainer.max_epochs=40",
-    "trainer.patience=40",
+    "trainer.max_epochs=80",
+    "trainer.patience=80",
     "runtime.threads=1",
 ]
 
 
-def rule_data(folder: Path, users: int = 60, length: int = 8) -> Path:
-    """Users walk the items in a cycle (i -> i+1 mod 20) from a random start: the next item
-    is always determined by the last one."""
+def rule_data(folder: Path, users: int = 60) -> Path:
+    """Users walk the items in a cycle (i -> i+1 mod 20) from a random start, for 6 to 12
+    steps: the next item is always determined by the last one, whatever the position."""
     rng = np.random.default_rng(0)
     lines = ["user_id:token\titem_id:token\ttimestamp:float"]
     for u in range(users):
-        start = int(rng.integers(N_ITEMS))
+        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(6, 13))
         lines += [f"u{u}\ti{(start + t) % N_ITEMS}\t{1000 + t}" for t in range(length)]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "rule.inter").write_text("\n".join(lines) + "\n")

@@ -58,15 +58,6 @@ def check(conf: TrainRecJob) -> None:
             )
 
 
-def _history_repeats(targets) -> int:
-    """Test users whose target already occurs in their own input (repeat consumption)."""
-    import numpy as np
-
-    inputs = targets.inputs
-    users = np.repeat(np.arange(len(targets.targets)), np.diff(inputs.indptr))
-    return len(np.unique(users[inputs.items == targets.targets[users]]))
-
-
 def body(run, conf: TrainRecJob) -> None:
     import logging
 
@@ -94,7 +85,7 @@ def body(run, conf: TrainRecJob) -> None:
         stats["valid_users"], stats["test_users"],
         "".join(f"; not evaluated: {n} ({why})" for why, n in stats["not_evaluated"].items()),
     )  # fmt: skip
-    repeats = _history_repeats(data.split.test)
+    repeats = int(ranking.history_hits(data.split.test.inputs, data.split.test.targets).sum())
     if repeats:
         stats["test_targets_in_history"] = repeats
         log.warning(

@@ -29,6 +29,9 @@ class TrainerConfig:
     device: str = "auto"  # auto: cuda when present, else cpu; or cpu, cuda, cuda:1, mps
     precision: Precision = Precision.fp32
     batch_size: int = 128  # windows per step (SASRec's)
+    # Sort each run of bucket * batch_size shuffled windows by length before batching (0: off):
+    # several times faster where most histories are short (Amazon data), every window still once.
+    bucket: int = 64
     lr: float = 1e-3  # SASRec's Adam rate
     weight_decay: float = 0.0  # AdamW's decoupled decay; dropout regularises enough at this scale
     warmup_steps: int = 0
@@ -45,6 +48,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_epochs", "eval_every", "patience"):
             check(getattr(self, name) >= 1, f"trainer.{name}", "must be >= 1", f"pass e.g. trainer.{name}=10")
+        check(self.bucket >= 0, "trainer.bucket", "must be >= 0", "pass 0 (off) or e.g. 64")
         check(self.lr > 0, "trainer.lr", "must be > 0", "pass e.g. 1e-3")
         check(self.weight_decay >= 0, "trainer.weight_decay", "must be >= 0", "pass e.g. 0.0")
         check(self.warmup_steps >= 0, "trainer.warmup_steps", "must be >= 0", "pass e.g. 0")

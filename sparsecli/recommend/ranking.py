@@ -30,18 +30,6 @@ class Ranked(NamedTuple):
     masked_targets: int
 
 
-def history_mask(inputs: Sequences, rows: np.ndarray, n_items: int, device) -> torch.Tensor:
-    """bool [len(rows), n_items]: True for the items in each row's input sequence."""
-    counts = inputs.indptr[rows + 1] - inputs.indptr[rows]
-    cols = np.concatenate([inputs.row(r) for r in rows]) if counts.sum() else np.zeros(0, np.int32)
-    mask = torch.zeros(len(rows), n_items, dtype=torch.bool, device=device)
-    mask[
-        torch.from_numpy(np.repeat(np.arange(len(rows)), counts)).to(device),
-        torch.from_numpy(cols.astype(np.int64)).to(device),
-    ] = True
-    return mask
-
-
 def top_lists(scores: torch.Tensor, targets: torch.Tensor, top: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(items int64 [B, top], scores [B, top]) in run order; masked items are -inf and
     never listed (item -1). Rows with ties at the cut or around the target are ordered by
@@ -75,6 +63,14 @@ def top_lists(scores: torch.Tensor, targets: torch.Tensor, top: int) -> tuple[to
     return items, values
 
 
+def history_hits(inputs: Sequences, targets: np.ndarray) -> np.ndarray:
+    """bool [m]: the target occurs in the row's own input sequence."""
+    rows = np.repeat(np.arange(len(targets)), np.diff(inputs.indptr))
+    hit = np.zeros(len(targets), dtype=bool)
+    hit[rows[inputs.items == targets[rows]]] = True
+    return hit
+
+
 @torch.no_grad()
 def full_ranking(
     score: Callable[[Sequences, np.ndarray], torch.Tensor],
@@ -84,29 +80,51 @@ def full_ranking(
     device: torch.device,
     progress: Optional[Callable[[int], None]] = None,
 ) -> Ranked:
-    """Rank every target of `targets` with `score(inputs, rows) -> float [B, n_items]`."""
+    """Rank every target of `targets` with `score(inputs, rows) -> float [B, n_items]`. On a
+    CPU one numba pass per user does the counting and the top list (kernels/fullrank.py);
+    elsewhere torch does, on the device."""
+    from sparsecli.kernels.fullrank import rank_rows
+
     m = len(targets.targets)
     ranks = np.zeros(m, dtype=np.int64)
     items = np.full((m, config.top), -1, dtype=np.int32)
     scores_out = np.zeros((m, config.top), dtype=np.float32)
-    masked = 0
+    # users by history length, so a batch's sequences carry little padding; results by row
+    by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")
     for start in range(0, m, config.batch_size):
-        rows = np.arange(start, min(m, start + config.batch_size))
+        rows = np.sort(by_length[start : start + config.batch_size])
         scores = score(targets.inputs, rows).to(device).float()
-        scores = torch.nan_to_num(scores, nan=float("-inf"))
-        target = torch.from_numpy(targets.targets[rows].astype(np.int64)).to(device)
-        excluded = history_mask(targets.inputs, rows, n_items, device) if config.mask_history else None
-        if excluded is not None:
-            scores = scores.masked_fill(excluded, float("-inf"))
-            masked += int(excluded[torch.arange(len(rows), device=device), target].sum())
-        ranks[rows] = metrics.pessimistic_ranks(scores, target, excluded).cpu().numpy()
-        # a masked target is not in the run; rank it as -inf so it cannot enter a list
-        listed, values = top_lists(scores, target, config.top)
-        items[rows] = listed.cpu().numpy()
-        scores_out[rows] = values.cpu().numpy()
+        target = targets.targets[rows].astype(np.int64)
+        if config.mask_history:
+            scores = masked_history(scores, targets.inputs, rows)
+        if device.type == "cpu":
+            block = scores.contiguous().numpy()
+            out = np.empty(len(rows), np.int64), np.empty((len(rows), config.top), np.int32)
+            out_scores = np.empty((len(rows), config.top), np.float32)
+            rank_rows(block, block.view(np.uint32), target, config.top, out[0], out[1], out_scores)
+            ranks[rows], items[rows], scores_out[rows] = out[0], out[1], out_scores
+        else:
+            on_device = torch.from_numpy(target).to(device)
+            scores = torch.nan_to_num(scores, nan=float("-inf"))
+            ranks[rows] = metrics.pessimistic_ranks(scores, on_device, torch.isneginf(scores)).cpu().numpy()
+            listed, values = top_lists(scores, on_device, config.top)
+            items[rows] = listed.cpu().numpy()
+            scores_out[rows] = values.cpu().numpy()
         if progress is not None:
             progress(len(rows))
+    masked = int(history_hits(targets.inputs, targets.targets).sum()) if config.mask_history else 0
     return Ranked(ranks, items, scores_out, masked)
+
+
+def masked_history(scores: torch.Tensor, inputs: Sequences, rows: np.ndarray) -> torch.Tensor:
+    """scores, in place, with each row's history set to -inf (the target too, where it repeats)."""
+    counts = inputs.indptr[rows + 1] - inputs.indptr[rows]
+    if counts.sum() == 0:
+        return scores
+    cols = np.concatenate([inputs.row(r) for r in rows]).astype(np.int64)
+    at = torch.from_numpy(np.repeat(np.arange(len(rows)), counts)).to(scores.device)
+    scores[at, torch.from_numpy(cols).to(scores.device)] = float("-inf")
+    return scores
 
 
 def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: RankingConfig) -> dict:

@@ -60,7 +60,23 @@ def window_batch(items: np.ndarray, spans: np.ndarray, length: int) -> torch.Ten
 
     sizes = spans[:, 1] - spans[:, 0]
     seqs = Sequences(np.concatenate([[0], np.cumsum(sizes)]), np.concatenate([items[a:b] for a, b in spans]), None)
-    return left_padded(seqs, np.arange(len(spans)), int(min(length, sizes.max())))
+    return left_padded(seqs, np.arange(len(spans)), length, trim=True)
+
+
+def batches(order: np.ndarray, sizes: np.ndarray, batch_size: int, pool: int, generator: torch.Generator) -> list:
+    """The epoch's batches of window numbers. pool = 0: `order` cut into batches. pool > 0:
+    each run of pool * batch_size windows of `order` is sorted by window size (stably) before
+    it is cut, and the batches are then shuffled: batches of similar lengths carry little
+    padding (fairseq's and torchtext's bucketing), while every window is still seen once."""
+    if pool == 0:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    out = []
+    span = pool * batch_size
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(sizes[chunk], kind="stable")]
+        out += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
 
 
 def _seed(seed: int, epoch: int) -> int:
@@ -184,6 +200,7 @@ def fit(
     counts = np.bincount(train.items, minlength=n_items).astype(np.float64)
     log_popularity = torch.from_numpy(np.log(np.maximum(counts, 1e-12) / max(counts.sum(), 1.0))).float()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sizes = spans[:, 1] - spans[:, 0]
     steps_per_epoch = math.ceil(len(spans) / config.batch_size)
     total = steps_per_epoch * config.max_epochs
     state = load_checkpoint(work, model, optimizer)
@@ -198,14 +215,15 @@ def fit(
         torch.manual_seed(_seed(seed, epoch))
         generator = torch.Generator().manual_seed(_seed(seed, epoch) + 1)
         ctx = LossContext(generator, log_popularity)
-        order = torch.randperm(len(spans), generator=generator).numpy()
+        order = batches(
+            torch.randperm(len(spans), generator=generator).numpy(), sizes, config.batch_size, config.bucket, generator
+        )
+        steps = len(order)
         model.train()
         total_loss, epoch_start, out_of_time = 0.0, time.perf_counter(), False
-        with progress(f"epoch {epoch}", steps_per_epoch, "steps") as bar:
-            for b in range(steps_per_epoch):
-                batch = window_batch(
-                    train.items, spans[order[b * config.batch_size : (b + 1) * config.batch_size]], length
-                )
+        with progress(f"epoch {epoch}", steps, "steps") as bar:
+            for b in range(steps):
+                batch = window_batch(train.items, spans[order[b]], length)
                 inputs, targets = model.training_batch(batch, generator)
                 inputs, targets = inputs.to(device), targets.to(device)
                 for group in optimizer.param_groups:

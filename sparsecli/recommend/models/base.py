@@ -17,12 +17,15 @@ from sparsecli.recommend.data.types import Sequences
 PAD = 0
 
 
-def left_padded(seqs: Sequences, rows: np.ndarray, length: int, reserve: int = 0) -> torch.Tensor:
+def left_padded(seqs: Sequences, rows: np.ndarray, length: int, reserve: int = 0, trim: bool = False) -> torch.Tensor:
     """The last `length - reserve` items of each row, shifted by one and left-padded with PAD
     to `length` (the last `reserve` columns stay PAD for the caller, e.g. a [mask] token).
-    int64 [len(rows), length]."""
-    keep = length - reserve
+    trim: drop the columns that are PAD in every row (what a model computes for the real
+    positions does not change). int64 [len(rows), <= length]."""
     starts, stops = seqs.indptr[rows], seqs.indptr[rows + 1]
+    if trim:
+        length = int(min(length, max(1, int((stops - starts).max(initial=0))) + reserve))
+    keep = length - reserve
     starts = np.maximum(starts, stops - keep)
     counts = (stops - starts).astype(np.int64)
     out = np.zeros((len(rows), length), dtype=np.int64)
@@ -38,7 +41,7 @@ class RecModel(nn.Module):
     """A next-item model over n_items items.
 
     score(seqs, rows) -> float32 [len(rows), n_items]: how much each user (row of `seqs`, its
-    history in time order) would take each item next. Neural models also give
+    history in time order) would take each item next; a new tensor the caller may change. Neural models also give
     `hidden(inputs)` [B, L, d] and `output_weights()` ([n_items, d], bias [n_items] or None)
     for the losses; non-neural ones are fitted in closed form by `fit(train)`.
     """
@@ -76,7 +79,7 @@ class NextItemModel(RecModel):
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         device = next(self.parameters()).device
-        inputs = left_padded(seqs, rows, self.max_len).to(device)
+        inputs = left_padded(seqs, rows, self.max_len, trim=True).to(device)
         last = self.hidden(inputs)[:, -1]
         weights, bias = self.output_weights()
         scores = last @ weights.T

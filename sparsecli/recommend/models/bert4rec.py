@@ -46,7 +46,7 @@ class BERT4Rec(RecModel):
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         device = self.bias.device
-        inputs = left_padded(seqs, rows, self.max_len, reserve=1)
+        inputs = left_padded(seqs, rows, self.max_len, reserve=1, trim=True)
         inputs[:, -1] = self.mask_token
         last = self.hidden(inputs.to(device))[:, -1]
         weights, bias = self.output_weights()

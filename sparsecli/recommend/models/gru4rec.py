@@ -25,8 +25,20 @@ class GRU4Rec(NextItemModel):
             self.items.weight[PAD].zero_()
 
     def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(self.dropout(self.items(inputs)))  # left padding: zeros before the history
-        return self.project(out)
+        """Packed, so the padding never enters the GRU state: a user's output does not
+        depend on how much padding its batch has."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        length = inputs.shape[1]
+        sizes = (inputs != PAD).sum(dim=1).clamp(min=1)
+        shift = (torch.arange(length, device=inputs.device).unsqueeze(0) + (length - sizes).unsqueeze(1)) % length
+        right = inputs.gather(1, shift)  # left-padded -> right-padded
+        packed = pack_padded_sequence(
+            self.dropout(self.items(right)), sizes.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=length)
+        back = (torch.arange(length, device=inputs.device).unsqueeze(0) - (length - sizes).unsqueeze(1)) % length
+        return self.project(out.gather(1, back.unsqueeze(-1).expand(-1, -1, out.shape[-1])))
 
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         return self.items.weight[1:], None

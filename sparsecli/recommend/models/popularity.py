@@ -22,4 +22,4 @@ class Popularity(RecModel):
         self.counts = torch.from_numpy(np.bincount(train.items, minlength=self.n_items).astype(np.float32))
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
-        return self.counts.unsqueeze(0).expand(len(rows), -1)
+        return self.counts.unsqueeze(0).repeat(len(rows), 1)
