@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | bench | bench-search | bench-exact
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade bench bench-search bench-exact clean
+.PHONY: install test smoke demo scifact scifact-splade beauty bench bench-search bench-exact bench-rec bench-rank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ scifact-splade: install
 	RUN=$$($(SPARSE) search index_run=$$IDX | tail -n1) && \
 	$(SPARSE) eval search_run=$$RUN
 
+# SASRec on p5-beauty (leave-one-out, full ranking, history masked) with CE, gBCE (k=256, t=0.75)
+# and BCE with one negative, the same 20-minute budget each on 2 cores; test figures in each run's metrics.json.
+BEAUTY_BUDGET ?= 1200
+beauty: install
+	for loss in "ce" "gbce loss.negatives=256 loss.t=0.75" "bce loss.negatives=1"; do \
+	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec loss=$$loss trainer.max_wall_s=$(BEAUTY_BUDGET) \
+	    data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
+	done
+
 bench: install
 	mkdir -p bench
 	$(BIN)/python scripts/bench_bm25.py --json bench/bm25.json
@@ -68,6 +77,15 @@ bench-search: install
 bench-exact: install
 	mkdir -p bench
 	$(BIN)/python scripts/bench_exact.py --json bench/exact.json
+
+# SASRec on ml-100k against RecBole 1.2.1 (its own venv, built from ../shared/peers/recbole), same atomic
+# files, split and full ranking, same wall clock (about 20 minutes: RecBole's 3 epochs).
+bench-rec: install
+	$(BIN)/python scripts/bench_rec.py --data-root $(SHARED_DATA) --out bench/rec
+
+# Full-ranking evaluation of all 22,363 p5-beauty users against 12,101 items, against a full argsort.
+bench-rank: install
+	$(BIN)/python scripts/bench_rank.py --data-root $(SHARED_DATA)
 
 clean:
 	rm -rf runs bench .pytest_cache

@@ -284,3 +284,101 @@ def test_short_users_are_counted_not_fatal(sparse, tmp_path):
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")
     assert result.exit_code == 0, result.stderr
     assert "not evaluated: 1 (fewer than 3 interactions (train only))" in result.stderr
+
+
+def test_the_device_path_ranks_as_the_cpu_kernel():
+    scores, targets = _fixed_matrix(True)
+    scores[3, 10] = -0.0
+    scores[3, 11] = 0.0  # -0.0 and 0.0 tie
+    history = Sequences(
+        np.arange(51, dtype=np.int64) // 10 * 0 + np.arange(51) // 2 * 2, np.arange(50, dtype=np.int32) % 300, None
+    )
+    targets = targets._replace(inputs=history)
+    for mask in (False, True):
+        config = ranking.RankingConfig(mask_history=mask, ks=[10], top=30)
+        cpu = ranking.full_ranking(lambda s, rows: scores[rows].clone(), targets, 300, config, torch.device("cpu"))
+        device = ranking.full_ranking(
+            lambda s, rows: scores[rows].clone(), targets, 300, config, torch.device("cpu"), kernel=False
+        )
+        assert (cpu.ranks == device.ranks).all() and (cpu.items == device.items).all()
+        assert cpu.masked_targets == device.masked_targets
+
+
+@pytest.mark.parametrize(
+    "args, where, what",
+    [
+        (["trainer.monitor=coverage@10"], "trainer.monitor", "'coverage@10' is not a validation metric here"),
+        (["rank.sampled_negatives=100"], "rank.sampled_negatives", "cannot sample 100 negatives from 19 other items"),
+        (["data.columns.session=user_id"], "data.columns.session", "sessions are read from tables"),
+        (["model.heads=0"], "model.heads", "must be >= 1, got 0"),
+    ],
+)
+def test_settings_that_cannot_work_are_one_line(sparse, tmp_path, args, where, what):
+    result = sparse(
+        "train-rec",
+        "data=atomic",
+        f"data.path={rule_data(tmp_path / 'rule')}",
+        "data.file=rule.inter",
+        "model=sasrec",
+        *args,
+    )
+    assert result.exit_code == 2
+    assert error_line(result).startswith(f"error: {where}: {what}")
+
+
+def test_ids_with_spaces_and_gaps_in_time_are_refused_before_training(sparse, tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "s.csv").write_text("u,i,t\nu1,a b,1\nu1,c,2\nu1,d,3\n")
+    spaced = sparse(
+        "train-rec",
+        "data=interactions",
+        f"data.path={folder / 's.csv'}",
+        "data.columns.user=u",
+        "data.columns.item=i",
+        "data.columns.time=[t]",
+        "model=popularity",
+    )
+    assert spaced.exit_code == 3 and "item id 'a b' is empty or holds whitespace" in error_line(spaced)
+    (folder / "g.csv").write_text("u,i,t\nu1,a,1\nu1,c,\nu1,d,3\n")
+    gap = sparse(
+        "train-rec",
+        "data=interactions",
+        f"data.path={folder / 'g.csv'}",
+        "data.columns.user=u",
+        "data.columns.item=i",
+        "data.columns.time=[t]",
+        "model=popularity",
+    )
+    assert error_line(gap).startswith(f"error: {folder / 'g.csv'}:3: time column 't' holds '' among numbers")
+    (folder / "h.csv").write_text("u,i,t\n")
+    empty = sparse(
+        "train-rec",
+        "data=interactions",
+        f"data.path={folder / 'h.csv'}",
+        "data.columns.user=u",
+        "data.columns.item=i",
+        "model=popularity",
+    )
+    assert error_line(empty) == f"error: {folder / 'h.csv'}: no interactions; give at least one row after the header"
+
+
+def test_a_csv_table_and_a_hugging_face_folder_read_alike(tmp_path):
+    import datasets
+
+    from sparsecli.recommend.data import load
+    from sparsecli.recommend.data.config import ColumnsConfig, RecDataConfig, RecFormat
+
+    rows = {
+        "user": ["u1"] * 4 + ["u2"] * 3,
+        "item": ["a", "b", "c", "d", "b", "c", "e"],
+        "ts": ["1", "2", "3", "4", "1", "2", "3"],
+    }
+    (tmp_path / "t.csv").write_text("user,item,ts\n" + "".join(f"{u},{i},{t}\n" for u, i, t in zip(*rows.values())))
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "hf"))
+    columns = ColumnsConfig(user="user", item="item", time=["ts"])
+    table = load(RecDataConfig(name="t", format=RecFormat.table, path=str(tmp_path / "t.csv"), columns=columns), None)
+    hub = load(RecDataConfig(name="h", format=RecFormat.hf, path=str(tmp_path / "hf"), columns=columns), None)
+    for ds in (table, hub):
+        assert ds.items == ["a", "b", "c", "d", "e"]
+        assert [ds.items[t] for t in ds.split.test.targets] == ["d", "e"]

@@ -184,8 +184,11 @@ def test_recbole_atomic_duplicates_by_policy(dedup, key):
         assert kept.rating[rows].tolist() == [expected("reader_recbole_atomic")["rating_of_kept_U01_007"][dedup.value]]
 
 
-def test_recbole_atomic_without_timestamps_keeps_the_file_order(caplog):
-    caplog.set_level(logging.INFO, logger="sparsecli")
+def test_recbole_atomic_without_timestamps_keeps_the_file_order(caplog, monkeypatch):
+    logger = logging.getLogger("sparsecli")
+    monkeypatch.setattr(logger, "handlers", [caplog.handler])  # CLI tests leave theirs behind
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "level", logging.INFO)
     ds = load(RecDataConfig(name="toy", path=str(case("reader_recbole_atomic")), file="toy_notime.inter"), None)
     assert "keep the file order" in caplog.text
     split = ds.split

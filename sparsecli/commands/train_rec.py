@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sparsecli.commands import Command
 from sparsecli.recommend.data.config import RecDataConfig
@@ -40,10 +41,14 @@ def inputs(conf: TrainRecJob) -> dict:
     from sparsecli.io.checksum import fingerprint
     from sparsecli.recommend.data.read import input_files
 
-    return {"data": {path.name: fingerprint(path) for path in input_files(conf.data, conf.data_root)}}
+    found = {path.name: fingerprint(path) for path in input_files(conf.data, conf.data_root)}
+    if conf.data.format.value == "hf" and not (conf.data.path and Path(conf.data.path).exists()):
+        found["hub"] = {"id": conf.data.path, "split": conf.data.hf_split}  # a hub dataset: by its id
+    return {"data": found}
 
 
 def check(conf: TrainRecJob) -> None:
+    """What can be checked before the data is read: the device, the loss, the monitored metric."""
     from sparsecli.errors import ConfigError
 
     if conf.trainer.device not in ("auto", "cpu"):
@@ -56,35 +61,52 @@ def check(conf: TrainRecJob) -> None:
             raise ConfigError(
                 f"{conf.trainer.device} is not available here", where="trainer.device", fix="pass auto or cpu"
             )
+    if conf.loss is None and conf.model.neural:
+        raise ConfigError(f"model={conf.model.name} needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
+    if conf.trainer.monitor not in conf.rank.measures():
+        raise ConfigError(
+            f"{conf.trainer.monitor!r} is not a validation metric here",
+            where="trainer.monitor",
+            fix=f"pass one of {', '.join(conf.rank.measures())}",
+        )
 
 
 def body(run, conf: TrainRecJob) -> None:
     import logging
 
-    import numpy as np
     import torch
 
     from sparsecli import ui
-    from sparsecli.recommend import data as rec_data
+    from sparsecli.errors import ConfigError
     from sparsecli.io.files import remove_path
+    from sparsecli.kernels import set_threads
+    from sparsecli.recommend import data as rec_data
     from sparsecli.recommend import export, ranking, train
     from sparsecli.runs.rundir import WORK
     from sparsecli.schema import as_dict
 
     log = logging.getLogger("sparsecli")
-    threads = conf.runtime.threads or (torch.get_num_threads() if conf.runtime.threads == 0 else 1)
+    # Byte-identical results hold for one device and one thread count: BLAS sums in another order otherwise.
+    threads = set_threads(conf.runtime.threads)
     torch.set_num_threads(threads)
     run.uses_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     with run.timer("data"):
         data = rec_data.load(conf.data, conf.data_root)
     stats = data.stats
+    n_items = len(data.items)
     log.info(
         "data=%s: %d users, %d items, %d interactions (%s); %d valid and %d test users%s",
-        conf.data.name, stats["kept"]["users"], stats["kept"]["items"], stats["kept"]["interactions"], stats["time"],
+        conf.data.name, stats["kept"]["users"], n_items, stats["kept"]["interactions"], stats["time"],
         stats["valid_users"], stats["test_users"],
         "".join(f"; not evaluated: {n} ({why})" for why, n in stats["not_evaluated"].items()),
     )  # fmt: skip
+    if conf.rank.sampled_negatives >= n_items:
+        raise ConfigError(
+            f"cannot sample {conf.rank.sampled_negatives} negatives from {n_items - 1} other items",
+            where="rank.sampled_negatives",
+            fix=f"pass fewer than {n_items}, or 0 for full ranking only",
+        )
     repeats = int(ranking.history_hits(data.split.test.inputs, data.split.test.targets).sum())
     if repeats:
         stats["test_targets_in_history"] = repeats
@@ -94,7 +116,6 @@ def body(run, conf: TrainRecJob) -> None:
             ": rank.mask_history=true makes them misses (pass rank.mask_history=false where repeats count)"
             if conf.rank.mask_history else "",
         )  # fmt: skip
-    n_items = len(data.items)
     torch.manual_seed(conf.seed)
     model = conf.model.build(n_items)
     device = conf.trainer.torch_device()
@@ -103,47 +124,40 @@ def body(run, conf: TrainRecJob) -> None:
     trained = None
     with run.timer("train"):
         if model.neural:
-            if conf.loss is None:
-                from sparsecli.errors import ConfigError
-
-                raise ConfigError("a neural model needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
             trained = train.fit(
-                model,
-                data,
-                conf.loss,
-                conf.trainer,
-                conf.rank,
-                conf.seed,
-                work,
-                ui.progress,
-                after_epoch=lambda e: run.checkpoint(e, conf.trainer.max_epochs, "epochs"),
-            )
+                model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress,
+                after_epoch=lambda epoch: run.checkpoint(epoch, conf.trainer.max_epochs, "epochs"),
+            )  # fmt: skip
         else:
-            model.fit(data.split.train)
+            model.to(device).fit(data.split.train)
     model.to(device).eval()
-    counts = np.bincount(data.split.train.items, minlength=n_items)
+    counts = data.split.train.item_counts(n_items)
     results: dict = {
-        "protocol": {"ranking": "full", "items": n_items, "mask_history": conf.rank.mask_history, "ties": "pessimistic", "top": conf.rank.top}
+        "protocol": {
+            "ranking": "full",
+            "items": n_items,
+            "mask_history": conf.rank.mask_history,
+            "ties": "pessimistic",
+            "top": conf.rank.top,
+        }
     }
-    written = {}
-    for split_name in ("valid", "test"):
-        targets = getattr(data.split, split_name)
-        with run.timer(f"rank_{split_name}"):
-            with ui.progress(f"rank {split_name}", len(targets.targets), "users") as bar:
-                ranked = ranking.full_ranking(model.score, targets, n_items, conf.rank, device, bar.advance)
-        results[split_name] = ranking.report(ranked, targets, counts, conf.rank)
+    ranked_splits = {}
+    for name in ("valid", "test"):
+        targets = getattr(data.split, name)
+        with run.timer(f"rank_{name}"):
+            with ui.progress(f"rank {name}", len(targets.targets), "users") as bar:
+                ranked_splits[name] = ranking.full_ranking(
+                    model.score, targets, n_items, conf.rank, device, bar.advance
+                )
+        results[name] = ranking.report(ranked_splits[name], targets, counts, conf.rank)
         if conf.rank.sampled_negatives:
-            results[split_name + "_sampled"] = ranking.sampled(
-                model.score, targets, n_items, conf.rank, conf.seed, device
-            )
-        written[split_name] = (ranked, targets)
+            results[f"{name}_sampled"] = ranking.sampled(model.score, targets, n_items, conf.rank, conf.seed, device)
     if trained is not None:
-        results["training"] = trained._asdict() | {"log": None}
-        del results["training"]["log"]
+        results["training"] = {k: v for k, v in trained._asdict().items() if k != "log"}
     with run.timer("write"):
-        for split_name, (ranked, targets) in written.items():
-            with run.writing(split_name) as tmp:
-                export.write_split(tmp, ranked, targets, data.users, data.items, TAG)
+        for name, ranked in ranked_splits.items():
+            with run.writing(name) as tmp:
+                export.write_split(tmp, ranked, getattr(data.split, name), data.users, data.items, TAG)
         with run.writing("model.safetensors") as tmp:
             train.save_weights(tmp, model)
         run.write_json("model.json", {"model": as_dict(conf.model), "n_items": n_items, "items": "items.tsv"})
@@ -151,27 +165,25 @@ def body(run, conf: TrainRecJob) -> None:
             tmp.write_text("".join(f"{i}\t{t}\n" for i, t in enumerate(data.items)), encoding="utf-8")
         run.write_json("dataset.json", stats)
         if trained is not None:
+            # loss and metrics per epoch, and its timings: the one artifact not byte-identical across runs
             with run.writing(train.LOG) as tmp:
                 tmp.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in trained.log), encoding="utf-8")
         run.write_json("metrics.json", results)
     remove_path(work)  # checkpoints: only an interrupted run needs them
-    for split_name in ("valid", "test"):
-        r = results[split_name]
+    k = conf.rank.headline()
+    for name in ("valid", "test"):
+        r = results[name]
         log.info(
-            "%s (%d users, full ranking): NDCG@10 %.4f, HR@10 %.4f, MRR@10 %.4f",
-            split_name,
-            r["users"],
-            r["NDCG@10"],
-            r["HR@10"],
-            r["MRR@10"],
-        )
+            "%s (%d users, full ranking): NDCG@%d %.4f, HR@%d %.4f, MRR@%d %.4f",
+            name, r["users"], k, r[f"NDCG@{k}"], k, r[f"HR@{k}"], k, r[f"MRR@{k}"],
+        )  # fmt: skip
 
 
 def show(run) -> None:
     from sparsecli import ui
 
     results = json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))
-    names = [m for m in ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "coverage@10") if m in results["test"]]
+    names = [m for m in results["test"] if m.split("@")[0] in ("NDCG", "HR", "MRR")]
     rows = [
         [split, str(results[split]["users"]), *(f"{results[split][m]:.4f}" for m in names)]
         for split in ("valid", "test")
@@ -181,7 +193,7 @@ def show(run) -> None:
 
 def summary(run) -> dict:
     results = json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))
-    return {f"test {m}": results["test"][m] for m in ("NDCG@10", "HR@10", "MRR@10")}
+    return {f"test {m}": v for m, v in results["test"].items() if m.split("@")[0] in ("NDCG", "HR", "MRR")}
 
 
 COMMAND = Command(

@@ -4,6 +4,7 @@ stays instant."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
@@ -36,7 +37,7 @@ class TrainerConfig:
     weight_decay: float = 0.0  # AdamW's decoupled decay; dropout regularises enough at this scale
     warmup_steps: int = 0
     schedule: Schedule = Schedule.constant
-    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    grad_clip: float = 0.0  # max gradient norm; 0 = off, as SASRec and RecBole train
     max_epochs: int = 200
     eval_every: int = 1  # epochs between validations
     patience: int = 10  # validations without improvement before stopping
@@ -57,7 +58,7 @@ class TrainerConfig:
             self.max_wall_s is None or self.max_wall_s > 0, "trainer.max_wall_s", "must be > 0", "pass seconds or null"
         )
         check(
-            self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+            self.device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", self.device) is not None,
             "trainer.device",
             f"unknown device {self.device!r}",
             "pass auto, cpu, cuda, cuda:<n> or mps",
@@ -85,8 +86,8 @@ class RankingConfig:
     # labelled "sampled"; never mixed with the full-ranking figures.
     sampled_negatives: int = 0
     cold_items: int = 5  # the "cold target" slice: targets with at most this many training interactions
-    short_users: int = 5  # the "short history" slice: at most this many input items
-    long_users: int = 20  # the "long history" slice: at least this many
+    short_history: int = 5  # the "short history" slice: users with at most this many input items
+    long_history: int = 20  # the "long history" slice: users with at least this many
 
     def __post_init__(self) -> None:
         check(
@@ -98,3 +99,11 @@ class RankingConfig:
         check(self.top >= max(self.ks), "rank.top", f"must be >= the largest cutoff ({max(self.ks)})", "pass e.g. 100")
         check(self.batch_size >= 1, "rank.batch_size", "must be >= 1", "pass e.g. 1024")
         check(self.sampled_negatives >= 0, "rank.sampled_negatives", "must be >= 0", "pass 0 (off) or e.g. 100")
+
+    def headline(self) -> int:
+        """The cutoff logs and sweep tables show: 10 when reported, else the largest."""
+        return 10 if 10 in self.ks else max(self.ks)
+
+    def measures(self) -> list[str]:
+        """The metrics early stopping may follow: HR, Recall, NDCG and MRR at each cutoff."""
+        return [f"{m}@{k}" for k in self.ks for m in ("NDCG", "HR", "Recall", "MRR")]

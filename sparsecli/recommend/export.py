@@ -20,18 +20,6 @@ from sparsecli.recommend.data.types import Targets
 from sparsecli.recommend.ranking import Ranked
 
 
-def _check_tokens(tokens: Sequence[str], what: str) -> None:
-    from sparsecli.errors import InputError
-
-    bad = next((t for t in tokens if not t or any(c.isspace() for c in t)), None)
-    if bad is not None:
-        raise InputError(
-            f"{what} id {bad!r} is empty or holds whitespace, which TREC files cannot carry",
-            where="data",
-            fix="map such ids to tokens without spaces before reading",
-        )
-
-
 def formatted_scores(values: np.ndarray) -> list[str]:
     """A list's scores (descending float32) as text that TREC tools order exactly as given.
 
@@ -50,8 +38,6 @@ def formatted_scores(values: np.ndarray) -> list[str]:
 
 
 def run_lines(ranked: Ranked, targets: Targets, users: Sequence[str], items: Sequence[str], tag: str) -> Iterator[str]:
-    _check_tokens(users, "user")
-    _check_tokens(items, "item")
     for row, user in enumerate(targets.users.tolist()):
         listed = ranked.items[row]
         count = int((listed >= 0).sum())

@@ -102,10 +102,11 @@ class SampledSoftmax(LossConfig):
             negatives = torch.randint(n_items, (self.negatives,), generator=ctx.generator).to(h.device)
             log_q = torch.full((n_items,), -math.log(n_items), device=h.device)
         else:
+            # drawn on the CPU, where the seeded generator lives
+            negatives = torch.multinomial(
+                ctx.log_popularity.exp(), self.negatives, replacement=True, generator=ctx.generator
+            ).to(h.device)
             log_q = ctx.log_popularity.to(h.device)
-            negatives = torch.multinomial(log_q.exp(), self.negatives, replacement=True, generator=ctx.generator).to(
-                h.device
-            )
         pos = _scores(h, weights, bias, positives)
         neg = _logits(h, weights[negatives], bias[negatives] if bias is not None else None)
         if self.log_q:

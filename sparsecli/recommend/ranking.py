@@ -79,10 +79,11 @@ def full_ranking(
     config: RankingConfig,
     device: torch.device,
     progress: Optional[Callable[[int], None]] = None,
+    kernel: Optional[bool] = None,
 ) -> Ranked:
     """Rank every target of `targets` with `score(inputs, rows) -> float [B, n_items]`. On a
     CPU one numba pass per user does the counting and the top list (kernels/fullrank.py);
-    elsewhere torch does, on the device."""
+    elsewhere torch does, on the device (kernel=False forces that path, for tests)."""
     from sparsecli.kernels.fullrank import rank_rows
 
     m = len(targets.targets)
@@ -97,8 +98,8 @@ def full_ranking(
         target = targets.targets[rows].astype(np.int64)
         if config.mask_history:
             scores = masked_history(scores, targets.inputs, rows)
-        if device.type == "cpu":
-            block = scores.contiguous().numpy()
+        if kernel if kernel is not None else device.type == "cpu":
+            block = (scores + 0.0).contiguous().numpy()  # + 0.0 turns -0.0 into 0.0: one tie, one key
             out = np.empty(len(rows), np.int64), np.empty((len(rows), config.top), np.int32)
             out_scores = np.empty((len(rows), config.top), np.float32)
             rank_rows(block, block.view(np.uint32), target, config.top, out[0], out[1], out_scores)
@@ -118,12 +119,8 @@ def full_ranking(
 
 def masked_history(scores: torch.Tensor, inputs: Sequences, rows: np.ndarray) -> torch.Tensor:
     """scores, in place, with each row's history set to -inf (the target too, where it repeats)."""
-    counts = inputs.indptr[rows + 1] - inputs.indptr[rows]
-    if counts.sum() == 0:
-        return scores
-    cols = np.concatenate([inputs.row(r) for r in rows]).astype(np.int64)
-    at = torch.from_numpy(np.repeat(np.arange(len(rows)), counts)).to(scores.device)
-    scores[at, torch.from_numpy(cols).to(scores.device)] = float("-inf")
+    at, cols = inputs.coo(rows)
+    scores[torch.from_numpy(at).to(scores.device), torch.from_numpy(cols).to(scores.device)] = float("-inf")
     return scores
 
 
@@ -144,8 +141,8 @@ def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: R
     lengths = np.diff(targets.inputs.indptr)
     slices = {
         f"cold_target(<={config.cold_items})": train_counts[targets.targets] <= config.cold_items,
-        f"short_history(<={config.short_users})": lengths <= config.short_users,
-        f"long_history(>={config.long_users})": lengths >= config.long_users,
+        f"short_history(<={config.short_history})": lengths <= config.short_history,
+        f"long_history(>={config.long_history})": lengths >= config.long_history,
     }
     out["slices"] = {
         name: {"users": int(chosen.sum()), **metrics.means({k: v[chosen] for k, v in values.items()})}

@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 import torch
 
+from sparsecli.io.files import atomic_path
 from sparsecli.recommend import ranking
 from sparsecli.recommend.config import Precision, Schedule, TrainerConfig
 from sparsecli.recommend.data.types import Dataset, Sequences
@@ -30,7 +31,7 @@ log = logging.getLogger("sparsecli")
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
-STATE = "checkpoint.json"
+STATE = "state"  # the checkpoint metadata key holding the counters
 LOG = "train_log.jsonl"
 
 
@@ -102,34 +103,35 @@ def _tensors(prefix: str, state: dict) -> dict:
 
 
 def save_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """work/checkpoint.safetensors (model and optimizer tensors) and checkpoint.json (counters,
-    optimizer hyper-parameters, the log so far), each renamed into place; the JSON last, so a
-    checkpoint.json always describes a complete tensor file."""
+    """work/checkpoint.safetensors: the model's and the optimizer's tensors, with the counters,
+    the optimizer's hyper-parameters and the log so far as JSON in its metadata. One file,
+    renamed into place: a checkpoint is always whole and consistent."""
     from safetensors.torch import save_file
 
-    from sparsecli.io.files import atomic_path, atomic_write_text
+    from sparsecli.io.files import atomic_path
 
     tensors = _tensors("model/", model.state_dict())
     optim = optimizer.state_dict()
     for index, values in optim["state"].items():
         for name, value in values.items():
             tensors[f"optim/{index}/{name}"] = torch.as_tensor(value).detach().to("cpu").contiguous().clone()
+    meta = json.dumps({**state, "param_groups": optim["param_groups"]}, sort_keys=True)
     with atomic_path(folder / CHECKPOINT) as tmp:
-        save_file(tensors, str(tmp))
-    groups = [{k: v for k, v in g.items()} for g in optim["param_groups"]]
-    atomic_write_text(folder / STATE, json.dumps({**state, "param_groups": groups}, indent=1, sort_keys=True) + "\n")
+        save_file(tensors, str(tmp), metadata={STATE: meta})
 
 
 def load_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimizer) -> Optional[dict]:
     """The counters of the checkpoint in `folder` after loading it into model and optimizer;
     None when there is none."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    state_file = folder / STATE
-    if not state_file.is_file() or not (folder / CHECKPOINT).is_file():
+    path = folder / CHECKPOINT
+    if not path.is_file():
         return None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    tensors = load_file(str(folder / CHECKPOINT))
+    with safe_open(str(path), framework="pt") as handle:
+        state = json.loads(handle.metadata()[STATE])
+    tensors = load_file(str(path))
     model.load_state_dict({k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
     optim: dict = {"state": {}, "param_groups": state.pop("param_groups")}
     for key, value in tensors.items():
@@ -141,12 +143,10 @@ def load_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimi
 
 
 def save_weights(path: Path, model: RecModel) -> None:
+    """The model's weights as safetensors at `path` (callers give a temporary name)."""
     from safetensors.torch import save_file
 
-    from sparsecli.io.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        save_file(_tensors("", model.state_dict()), str(tmp))
+    save_file(_tensors("", model.state_dict()), str(path))
 
 
 def load_weights(path: Path, model: RecModel) -> None:
@@ -183,8 +183,12 @@ def fit(
     weights in work/best.safetensors and in `model`.
 
     after_step(model, step) runs after each optimizer step: the hook through which sparse
-    training (the `sparsity` group, with `sparse prune`) applies and updates its masks.
-    after_epoch(epoch) runs once an epoch's checkpoint is saved."""
+    training (the `sparsity` group, which arrives with `sparse prune`) will apply and update
+    its masks; state it keeps must go into the checkpoint too. after_epoch(epoch) runs once
+    an epoch's checkpoint is saved.
+
+    Raises InputError when no user has two training interactions, ConfigError when
+    trainer.monitor names no validation metric."""
     device = config.torch_device()
     model.to(device)
     n_items = len(data.items)
@@ -197,7 +201,7 @@ def fit(
         raise InputError(
             "no user has 2 training interactions: nothing to learn from", where="data", fix="check the split"
         )
-    counts = np.bincount(train.items, minlength=n_items).astype(np.float64)
+    counts = train.item_counts(n_items).astype(np.float64)
     log_popularity = torch.from_numpy(np.log(np.maximum(counts, 1e-12) / max(counts.sum(), 1.0))).float()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sizes = spans[:, 1] - spans[:, 0]
@@ -272,7 +276,8 @@ def fit(
                 )
             if current > state["best"]:
                 state.update(best=current, best_epoch=epoch, bad=0)
-                save_weights(work / BEST, model)
+                with atomic_path(work / BEST) as tmp:
+                    save_weights(tmp, model)
             else:
                 state["bad"] += 1
             log.info(

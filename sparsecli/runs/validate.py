@@ -387,7 +387,11 @@ def check_upstream(command: Command, conf: Any, overrides: Sequence[str] = ()) -
             if field.metadata["files"] and Path(str(reference)).is_file():
                 continue  # a TREC run file
             open_upstream(
-                str(reference), name, field.metadata["upstream"], field.metadata["files"], field.metadata.get("also", ())
+                str(reference),
+                name,
+                field.metadata["upstream"],
+                field.metadata["files"],
+                field.metadata.get("also", ()),
             )
 
 

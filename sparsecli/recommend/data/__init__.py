@@ -30,7 +30,18 @@ def load(data: "RecDataConfig", data_root: Optional[str]) -> "Dataset":
             where="data.filter",
             fix="lower data.filter.k_core or data.filter.min_user",
         )
+    _check_tokens(table.users, "user", table.source)
+    _check_tokens(table.items, "item", table.source)
     parts = split.split(table, data.split)
+    for name, targets in (("validation", parts.valid), ("test", parts.test)):
+        if len(targets.users) == 0:
+            from sparsecli.errors import InputError
+
+            raise InputError(
+                f"no user has a {name} target ({', '.join(f'{n} {why}' for why, n in parts.dropped.items()) or 'no data'})",
+                where=table.source,
+                fix="leave-one-out needs users with 3 interactions; lower data.filter settings or change data.split",
+            )
     train_lengths = parts.train.lengths()
     stats = {
         "read": raw,
@@ -44,3 +55,16 @@ def load(data: "RecDataConfig", data_root: Optional[str]) -> "Dataset":
         "train_length": {"mean": float(np.mean(train_lengths)), "max": int(train_lengths.max(initial=0))},
     }
     return Dataset(table.users, table.items, parts, table.item_meta, stats)
+
+
+def _check_tokens(tokens: list, what: str, source: str) -> None:
+    """Ids must be TREC-safe: the runs write them as whitespace-separated fields."""
+    bad = next((t for t in tokens if not t or any(c.isspace() for c in t)), None)
+    if bad is not None:
+        from sparsecli.errors import InputError
+
+        raise InputError(
+            f"{what} id {bad!r} is empty or holds whitespace, which TREC runs cannot carry",
+            where=source,
+            fix=f"map {what} ids to tokens without spaces",
+        )

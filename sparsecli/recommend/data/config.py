@@ -120,4 +120,10 @@ class RecDataConfig:
             "split.policy=session needs a session column",
             "pass data.columns.session=<column>",
         )
+        check(
+            not self.columns.session or self.format in (RecFormat.table, RecFormat.hf),
+            "data.columns.session",
+            f"sessions are read from tables (data.format=table or hf), not format {self.format.value}",
+            "convert the sessions to a CSV with a session column, or drop data.columns.session",
+        )
         check(bool(self.columns.time), "data.columns.time", "is empty", "pass [auto], a column or a list of columns")

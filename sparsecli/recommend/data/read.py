@@ -43,11 +43,12 @@ def data_location(data: RecDataConfig, data_root: Optional[str]) -> Path:
 
 
 def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
-    """The files a config reads (for the run key and for checks before any work)."""
+    """The files a config reads (for the run key and for checks before any work); a hub
+    dataset reads none here (the run key holds its id and revision instead)."""
     where = data_location(data, data_root)
     if data.format == RecFormat.hf:
-        return [where] if where.exists() else []
-    if data.format == RecFormat.table:
+        files = [where] if where.exists() else []  # a save_to_disk folder; nothing for a hub id
+    elif data.format == RecFormat.table:
         files = [where / data.file if data.file else where]
     else:
         name = data.file or DEFAULT_FILES.get(data.format) or f"{where.name}.inter"
@@ -59,7 +60,7 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
         folder = where if where.is_dir() else where.parent
         files.append(folder / data.item_meta.file)
     for path in files:
-        if not path.is_file():
+        if not path.is_file() and data.format != RecFormat.hf:
             raise InputError(
                 f"{path} not found" + (" (it is a folder)" if path.is_dir() else ""),
                 where="data.path" if data.path else "data_root",
@@ -155,14 +156,22 @@ def _atomic(path: Path, data: RecDataConfig) -> Interactions:
     if rating:
         atomic.require(header, path, rating, ("float",), "data.columns.rating")
     wanted = [columns.user, columns.item, *times, *([rating] if rating else [])]
-    rows = [values for _, values in atomic.read_rows(path, header, wanted)]
-    if not rows:
+    numbered = list(atomic.read_rows(path, header, wanted))
+    if not numbered:
         raise InputError("no interactions", where=str(path), fix="give at least one row after the header")
+    rows = [values for _, values in numbered]
     users = [r[0] for r in rows]
     items = [r[1] for r in rows]
-    time = (
-        _time_key([np.array([r[2 + i] for r in rows], dtype=np.float64) for i in range(len(times))]) if times else None
-    )
+    time_columns = [np.array([r[2 + i] for r in rows], dtype=np.float64) for i in range(len(times))]
+    for name, column in zip(times, time_columns):
+        gaps = np.flatnonzero(np.isnan(column))
+        if len(gaps):
+            raise InputError(
+                f"{name} is empty",
+                where=f"{path}:{numbered[gaps[0]][0]}",
+                fix="give every interaction a time, or drop the time column (file order is then the time order)",
+            )
+    time = _time_key(time_columns) if times else None
     ratings = np.array([r[-1] for r in rows], dtype=np.float32) if rating else None
     return _interactions(users, items, time, ratings, str(path))
 
@@ -251,13 +260,21 @@ def _from_frame(frame, data: RecDataConfig, where: str) -> Interactions:
                 where=f"{where}:1",
                 fix=f"name it with data.columns.{'session' if columns.session and setting == 'user' else setting}=<column>",
             )
+    if len(frame) == 0:
+        raise InputError("no interactions", where=where, fix="give at least one row after the header")
     times = _time_columns(data, available, where)
     keys = []
     for name in times:
         values = frame[name].to_numpy()
         numeric = np.array([_number(v) for v in values], dtype=np.float64)
         bad = np.flatnonzero(np.isnan(numeric))
-        # numbers sort as numbers; anything else (ISO dates) as strings, the whole column alike
+        if 0 < len(bad) < len(values):  # a number column with a gap would sort as text: "10" < "9"
+            raise InputError(
+                f"time column {name!r} holds {values[bad[0]]!r} among numbers",
+                where=f"{where}:{bad[0] + 2}",
+                fix="give every row a time, or drop the rows without one",
+            )
+        # numbers sort as numbers; a column of text (ISO dates) as strings
         keys.append(numeric if len(bad) == 0 else values.astype(str))
     users = frame[columns.session or columns.user].tolist()
     return _interactions(users, frame[columns.item].tolist(), _time_key(keys) if keys else None, None, where)

@@ -18,8 +18,7 @@ class Interactions(NamedTuple):
     user, item: int32 [n]; time: float64 [n] or None when the source has no time column
     (the file order is then the time order); rating: float32 [n] or None.
     item_meta: {field: list of per-item values}, aligned with `items` (a token_seq field
-    gives a list of strings per item, [] where empty); metadata rows for unknown items are
-    an error at reading time.
+    gives a list of strings per item, [] where empty; None for an item without a row).
     """
 
     users: list[str]
@@ -47,6 +46,18 @@ class Sequences(NamedTuple):
 
     def row(self, u: int) -> np.ndarray:
         return self.items[self.indptr[u] : self.indptr[u + 1]]
+
+    def coo(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in `rows`, item) int64 pairs for every item of the given rows."""
+        starts, stops = self.indptr[rows], self.indptr[rows + 1]
+        counts = (stops - starts).astype(np.int64)
+        at = np.repeat(np.arange(len(rows)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return at, self.items[np.repeat(starts, counts) + offsets].astype(np.int64)
+
+    def item_counts(self, n_items: int) -> np.ndarray:
+        """int64 [n_items]: how often each item occurs (on the training split: its popularity)."""
+        return np.bincount(self.items, minlength=n_items)
 
 
 class Targets(NamedTuple):

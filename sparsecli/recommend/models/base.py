@@ -75,7 +75,10 @@ class NextItemModel(RecModel):
     the item after it; a user is scored from the last position."""
 
     def training_batch(self, windows: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return windows[:, :-1], windows[:, 1:] - 1  # PAD (0) becomes -1: no loss
+        inputs = windows[:, :-1]
+        # no loss where the input is padding (a user's first item predicted from nothing) or
+        # the target is (PAD - 1 = -1)
+        return inputs, torch.where(inputs == PAD, -1, windows[:, 1:] - 1)
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         device = next(self.parameters()).device

@@ -5,14 +5,22 @@ defaults are the published ones, with the reason beside each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sparsecli.schema import check, option
+
+
+def _positive(config, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        check(value >= 1, f"model.{name}", f"must be >= 1, got {value}", f"pass e.g. model.{name}=2")
 
 
 @dataclass
 class ModelConfig:
     """Base of the `model` group: each option builds its RecModel (models/base.py)."""
 
+    neural: ClassVar[bool] = True  # trained by recommend/train.py with a loss; else fit in closed form
     name: str = "?"
     max_len: int = 50  # the longest history a neural model reads (SASRec's n)
 
@@ -35,6 +43,7 @@ class SASRecConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _positive(self, "dim", "layers", "heads")
         check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=1 or 2")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
 
@@ -56,6 +65,7 @@ class GRU4RecConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _positive(self, "dim", "hidden", "layers")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.3")
 
     def build(self, n_items: int):
@@ -77,6 +87,7 @@ class BERT4RecConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _positive(self, "dim", "layers", "heads")
         check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=2")
         check(0 < self.mask_prob < 1, "model.mask_prob", "must be in (0, 1)", "pass e.g. 0.2")
         check(self.max_len >= 2, "model.max_len", "must be >= 2 (one slot is the [mask])", "pass e.g. 50")
@@ -90,6 +101,7 @@ class BERT4RecConfig(ModelConfig):
 @option("model", "popularity")
 @dataclass
 class PopularityConfig(ModelConfig):
+    neural: ClassVar[bool] = False
     name: str = "popularity"
 
     def build(self, n_items: int):
@@ -101,6 +113,7 @@ class PopularityConfig(ModelConfig):
 @option("model", "ease")
 @dataclass
 class EASEConfig(ModelConfig):
+    neural: ClassVar[bool] = False
     name: str = "ease"
     l2: float = 500.0  # the paper's lambda for ML-20M/Netflix scale; tune on validation for small data
 

@@ -21,9 +21,9 @@ class EASE(RecModel):
         self.register_buffer("weights", torch.zeros(n_items, n_items))
 
     def fit(self, train: Sequences) -> None:
-        users = np.repeat(np.arange(len(train.indptr) - 1), train.lengths())
-        x = torch.zeros(len(train.indptr) - 1, self.n_items)
-        x[torch.from_numpy(users), torch.from_numpy(train.items.astype(np.int64))] = 1.0
+        users, items = train.coo(np.arange(len(train.indptr) - 1))
+        x = torch.zeros(len(train.indptr) - 1, self.n_items, device=self.weights.device)
+        x[torch.from_numpy(users).to(x.device), torch.from_numpy(items).to(x.device)] = 1.0
         gram = (x.T @ x).double()  # float64: the inverse of a large Gram matrix loses digits in float32
         gram.diagonal().add_(self.l2)
         p = torch.linalg.inv(gram)
@@ -32,8 +32,7 @@ class EASE(RecModel):
         self.weights = b.float()
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
-        counts = seqs.indptr[rows + 1] - seqs.indptr[rows]
-        x = torch.zeros(len(rows), self.n_items)
-        index = np.concatenate([seqs.row(r) for r in rows]).astype(np.int64) if counts.sum() else np.zeros(0, np.int64)
-        x[torch.from_numpy(np.repeat(np.arange(len(rows)), counts)), torch.from_numpy(index)] = 1.0
+        at, items = seqs.coo(rows)
+        x = torch.zeros(len(rows), self.n_items, device=self.weights.device)
+        x[torch.from_numpy(at).to(x.device), torch.from_numpy(items).to(x.device)] = 1.0
         return x @ self.weights

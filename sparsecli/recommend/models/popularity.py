@@ -19,7 +19,7 @@ class Popularity(RecModel):
         self.register_buffer("counts", torch.zeros(n_items))
 
     def fit(self, train: Sequences) -> None:
-        self.counts = torch.from_numpy(np.bincount(train.items, minlength=self.n_items).astype(np.float32))
+        self.counts = torch.from_numpy(train.item_counts(self.n_items).astype(np.float32))
 
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         return self.counts.unsqueeze(0).repeat(len(rows), 1)
