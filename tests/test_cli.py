@@ -303,8 +303,8 @@ def test_eval_warns_when_a_cutoff_is_deeper_than_the_run(sparse):
     warnings = [line for line in ev.stderr.splitlines() if "fewer than the cutoff" in line]
     assert len(warnings) == 1 and warnings[0].endswith(
         f"search/{key} is cut at 3 results a query, fewer than the cutoff of nDCG@10, RR@10, R@100, R@1000: those "
-        "measures count the missing ranks as not relevant (search with a larger search.k, or drop them: "
-        "eval.measures=[...])"
+        "measures count the missing ranks as not relevant (search with a larger search.k, train-rec with a larger "
+        "rank.top, or drop them: eval.measures=[...])"
     )
     assert "fewer than the cutoff" not in sparse("eval", f"search_run={shallow.run_dir}", "eval.measures=[RR@3]").stderr
     # A run cut at k=1000 over a collection with fewer matches is not shallow: no warning.

@@ -52,7 +52,14 @@ def test_every_named_interaction_dataset_composes_for_train_rec(name):
 def test_the_data_group_lists_each_command_its_own_datasets():
     assert {"scifact", "msmarco"} <= options_for(get("encode"), "data")
     assert not {"ml-100k", "p5-beauty", "atomic"} & options_for(get("encode"), "data")
-    assert options_for(get("train-rec"), "data") == {"atomic", "diginetica", "interactions", "ml-100k", "p5", "p5-beauty"}
+    assert options_for(get("train-rec"), "data") == {
+        "atomic",
+        "diginetica",
+        "interactions",
+        "ml-100k",
+        "p5",
+        "p5-beauty",
+    }
 
 
 def test_scifact_points_at_public_sources_and_a_local_copy():

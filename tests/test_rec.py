@@ -382,3 +382,50 @@ def test_a_csv_table_and_a_hugging_face_folder_read_alike(tmp_path):
     for ds in (table, hub):
         assert ds.items == ["a", "b", "c", "d", "e"]
         assert [ds.items[t] for t in ds.split.test.targets] == ["d", "e"]
+
+
+def test_an_option_name_that_disagrees_with_the_option_is_refused(sparse, tmp_path):
+    folder = rule_data(tmp_path / "rule")
+    for override in ("model.name=ease", "loss.name=bpr"):
+        result = sparse(
+            "train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", "model=sasrec", override
+        )
+        group = override.split(".")[0]
+        assert error_line(result) == (
+            f"error: {group}.name: {override.split('.')[1]} does not name the chosen {group}; choose the {group} with "
+            f"{group}=<option> and leave {group}.name alone"
+        )
+
+
+def test_files_given_directly_and_tab_separated_tables_are_read(tmp_path):
+    from sparsecli.recommend.data import load
+    from sparsecli.recommend.data.config import ColumnsConfig, RecDataConfig, RecFormat
+
+    folder = rule_data(tmp_path / "rule")
+    by_file = load(RecDataConfig(name="f", path=str(folder / "rule.inter")), None)
+    by_folder = load(RecDataConfig(name="f", path=str(folder), file="rule.inter"), None)
+    assert by_file.items == by_folder.items and (by_file.split.test.targets == by_folder.split.test.targets).all()
+    (tmp_path / "t.tsv").write_text("u\ti\tt\nu1\ta\t1\nu1\tb\t2\nu1\tc\t3\n")
+    columns = ColumnsConfig(user="u", item="i", time=["t"])
+    assert load(
+        RecDataConfig(name="t", format=RecFormat.table, path=str(tmp_path / "t.tsv"), columns=columns), None
+    ).items == ["a", "b", "c"]
+
+
+def test_comma_separated_atomic_files_and_a_single_item_are_named(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token,item_id:token\nu1,a\n")
+    comma = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")
+    assert error_line(comma).startswith(
+        f"error: {folder / 'bad.inter'}:1: the header has no tab: atomic files are tab-separated"
+    )
+    one = _atomic(tmp_path / "e", "user_id:token\titem_id:token\nu1\ta\nu1\ta\nu1\ta\n")
+    single = sparse("train-rec", "data=atomic", f"data.path={one}", "data.file=bad.inter", "model=popularity")
+    assert error_line(single).startswith(f"error: {one / 'bad.inter'}: 1 item left: nothing to rank")
+
+
+def test_eval_of_an_interrupted_train_rec_run_names_train_rec(sparse, tmp_path):
+    run = tmp_path / "runs" / "train-rec" / "0123456789abcdef"
+    run.mkdir(parents=True)
+    (run / "meta.json").write_text('{"command": "train-rec"}')
+    result = sparse("eval", f"search_run={run}", "eval=rec")
+    assert "rerun the `sparse train-rec ...` that created it" in error_line(result)

@@ -139,7 +139,9 @@ def test_history_mask_removes_the_whole_history_target_included(mask, variant):
 
 def test_users_with_their_target_in_their_history_are_counted():
     targets, _, _, _ = _history_case()
-    assert ranking.history_hits(targets.inputs, targets.targets).sum() == len(expected("eval_history_mask_repeat_target")["users_with_target_in_history"])
+    assert ranking.history_hits(targets.inputs, targets.targets).sum() == len(
+        expected("eval_history_mask_repeat_target")["users_with_target_in_history"]
+    )
 
 
 # ------------------------------------------------------------------ readers and splits

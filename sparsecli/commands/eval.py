@@ -125,7 +125,7 @@ def _qrels_path(conf: EvalJob, entries: list[Entry]) -> Path:
         )
     if len({sha for _, sha in found}) > 1:
         raise ConfigError(
-            "the runs were encoded with different qrels",
+            "the runs were judged against different qrels",
             where="search_run",
             fix="pass eval.qrels=<file> to evaluate all runs against the same judgments",
         )
@@ -165,7 +165,8 @@ def body(run, conf: EvalJob) -> None:
             if deeper:
                 log.warning(
                     "%s is cut at %d results a query, fewer than the cutoff of %s: those measures count the "
-                    "missing ranks as not relevant (search with a larger search.k, or drop them: eval.measures=[...])",
+                    "missing ranks as not relevant (search with a larger search.k, train-rec with a larger rank.top, "
+                    "or drop them: eval.measures=[...])",
                     entry.name,
                     cut,
                     ", ".join(deeper),

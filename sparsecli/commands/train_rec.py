@@ -61,6 +61,16 @@ def check(conf: TrainRecJob) -> None:
             raise ConfigError(
                 f"{conf.trainer.device} is not available here", where="trainer.device", fix="pass auto or cpu"
             )
+    from sparsecli.schema import OPTIONS
+
+    for group in ("model", "loss"):
+        chosen = getattr(conf, group)
+        if chosen is not None and OPTIONS[group].get(chosen.name) is not type(chosen):
+            raise ConfigError(
+                f"{group}.name={chosen.name} does not name the chosen {group}",
+                where=f"{group}.name",
+                fix=f"choose the {group} with {group}=<option> and leave {group}.name alone",
+            )
     if conf.loss is None and conf.model.neural:
         raise ConfigError(f"model={conf.model.name} needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
     if conf.trainer.monitor not in conf.rank.measures():
@@ -113,7 +123,8 @@ def body(run, conf: TrainRecJob) -> None:
         log.warning(
             "%d of %d test users have their target in their own history%s",
             repeats, len(data.split.test.targets),
-            ": rank.mask_history=true makes them misses (pass rank.mask_history=false where repeats count)"
+            ": rank.mask_history=true makes them misses (pass rank.mask_history=false where repeats count, "
+            "or drop repeats with data.filter.dedup=first)"
             if conf.rank.mask_history else "",
         )  # fmt: skip
     torch.manual_seed(conf.seed)
@@ -202,7 +213,7 @@ COMMAND = Command(
     order=50,
     schema=TrainRecJob,
     body=body,
-    groups=("data", "model", "loss", "trainer", "experiment"),
+    groups=("data", "model", "loss", "trainer"),  # the shipped presets are for retrieval
     inputs=inputs,
     check=check,
     show=show,

@@ -51,6 +51,12 @@ def _scores(h: torch.Tensor, weights: torch.Tensor, bias: Optional[torch.Tensor]
     return out + bias[items] if bias is not None else out
 
 
+def sampled_scores(h, positives, weights, bias, k: int, ctx: LossContext):
+    """(float32 [P] scores of the positives, float32 [P, k] of k uniform negatives each)."""
+    negatives = uniform_negatives(positives, weights.shape[0], k, ctx.generator)
+    return _scores(h, weights, bias, positives).float(), _scores(h, weights, bias, negatives).float()
+
+
 def uniform_negatives(positives: torch.Tensor, n_items: int, k: int, generator: torch.Generator) -> torch.Tensor:
     """k negatives per position, each uniform over the n_items - 1 items other than its
     positive (drawn from n_items - 1 values and shifted past the positive). int64 [P, k]."""
@@ -133,9 +139,7 @@ class BinaryCrossEntropy(LossConfig):
     def __call__(self, h, positives, weights, bias, ctx):
         import torch.nn.functional as F
 
-        negatives = uniform_negatives(positives, weights.shape[0], self.negatives, ctx.generator)
-        pos = _scores(h, weights, bias, positives).float()
-        neg = _scores(h, weights, bias, negatives).float()
+        pos, neg = sampled_scores(h, positives, weights, bias, self.negatives, ctx)
         return (F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
 
 
@@ -162,9 +166,7 @@ class GeneralisedBCE(LossConfig):
     def __call__(self, h, positives, weights, bias, ctx):
         import torch.nn.functional as F
 
-        negatives = uniform_negatives(positives, weights.shape[0], self.negatives, ctx.generator)
-        pos = _scores(h, weights, bias, positives).float()
-        neg = _scores(h, weights, bias, negatives).float()
+        pos, neg = sampled_scores(h, positives, weights, bias, self.negatives, ctx)
         return (self.beta(weights.shape[0]) * F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
 
 
@@ -182,7 +184,5 @@ class BPR(LossConfig):
     def __call__(self, h, positives, weights, bias, ctx):
         import torch.nn.functional as F
 
-        negatives = uniform_negatives(positives, weights.shape[0], self.negatives, ctx.generator)
-        pos = _scores(h, weights, bias, positives).float()
-        neg = _scores(h, weights, bias, negatives).float()
+        pos, neg = sampled_scores(h, positives, weights, bias, self.negatives, ctx)
         return F.softplus(neg - pos.unsqueeze(1)).mean()

@@ -293,10 +293,12 @@ def open_upstream(
         )
     done = read_done(path)
     if done is None:
+        made_by = read_meta(path).get("command", path.parent.name)  # runs/<command>/<key>
         raise UpstreamError(
             f"{reference} is incomplete (no {DONE}): the run was interrupted or failed",
             where=field,
-            fix=f"rerun the `sparse {command} ...` that created it, with runtime.force=true if needed",
+            fix=f"rerun the `sparse {made_by if made_by in (command, *also) else command} ...` that created it, "
+            "with runtime.force=true if needed",
         )
     if done.get("command") not in (command, *also):
         kinds = " or ".join(f"`{c}`" for c in (command, *also))

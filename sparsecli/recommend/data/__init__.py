@@ -30,6 +30,14 @@ def load(data: "RecDataConfig", data_root: Optional[str]) -> "Dataset":
             where="data.filter",
             fix="lower data.filter.k_core or data.filter.min_user",
         )
+    if len(table.items) < 2:
+        from sparsecli.errors import InputError
+
+        raise InputError(
+            f"{len(table.items)} item left: nothing to rank",
+            where=table.source,
+            fix="check the item column and the filters",
+        )
     _check_tokens(table.users, "user", table.source)
     _check_tokens(table.items, "item", table.source)
     parts = split.split(table, data.split)

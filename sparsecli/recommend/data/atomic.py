@@ -33,6 +33,12 @@ def read_header(path: Path) -> dict[str, str]:
     """{field: type} of an atomic file's header line. InputError (file:1) for a field without
     a type or with an unknown one."""
     for _, line in iter_lines(path):
+        if "\t" not in line and "," in line:
+            raise InputError(
+                "the header has no tab: atomic files are tab-separated",
+                where=f"{path}:1",
+                fix="separate the fields with tabs (RecBole's field_separator), or read a CSV with data=interactions",
+            )
         header = {}
         for column in line.split("\t"):
             name, _, kind = column.partition(":")

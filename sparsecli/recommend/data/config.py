@@ -99,7 +99,7 @@ class RecDataConfig:
     path: Optional[str] = location_field()  # a folder (atomic, p5), a file (table), a hub id or folder (hf)
     local_path: Optional[str] = location_field()  # below data_root, used when path is not given
     file: Optional[str] = None  # the file inside the folder: <name>.inter, sequential_data.txt, ...
-    sep: str = ","  # table: the field separator (tabs: "\t")
+    sep: Optional[str] = None  # table: the field separator; null = a tab for .tsv files, a comma otherwise
     hf_split: str = "train"
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     item_meta: ItemMetaConfig = field(default_factory=ItemMetaConfig)

@@ -50,6 +50,10 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
         files = [where] if where.exists() else []  # a save_to_disk folder; nothing for a hub id
     elif data.format == RecFormat.table:
         files = [where / data.file if data.file else where]
+    elif where.is_file():  # the .inter or sequential file itself
+        files = [where]
+        if data.format == RecFormat.atomic and where.with_suffix(".item").is_file():
+            files.append(where.with_suffix(".item"))
     else:
         name = data.file or DEFAULT_FILES.get(data.format) or f"{where.name}.inter"
         files = [where / name]
@@ -82,7 +86,7 @@ def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
         frame = (
             _hf_frame(data, data_location(data, data_root))
             if data.format == RecFormat.hf
-            else _frame(files[0], data.sep)
+            else _frame(files[0], data.sep or ("\t" if files[0].suffix in (".tsv", ".tab") else ","))
         )
         table = _from_frame(frame, data, str(files[0]) if files else str(data.path))
     if data.item_meta.file:
