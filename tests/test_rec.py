@@ -392,7 +392,7 @@ def test_an_option_name_that_disagrees_with_the_option_is_refused(sparse, tmp_pa
         )
         group = override.split(".")[0]
         assert error_line(result) == (
-            f"error: {group}.name: {override.split('.')[1]} does not name the chosen {group}; choose the {group} with "
+            f"error: {group}.name: {override} does not name the chosen {group}; choose the {group} with "
             f"{group}=<option> and leave {group}.name alone"
         )
 
