@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparsecli.commands import Command
+from sparsecli.recommend.config import RankingConfig, TrainerConfig
 from sparsecli.recommend.data.config import RecDataConfig
 from sparsecli.recommend.losses import LossConfig
 from sparsecli.recommend.models.config import ModelConfig
-from sparsecli.recommend.config import RankingConfig, TrainerConfig
 from sparsecli.schema import MISSING, CommonConfig
 
 TAG = "sparsecli"
@@ -50,6 +50,7 @@ def inputs(conf: TrainRecJob) -> dict:
 def check(conf: TrainRecJob) -> None:
     """What can be checked before the data is read: the device, the loss, the monitored metric."""
     from sparsecli.errors import ConfigError
+    from sparsecli.schema import OPTIONS
 
     if conf.trainer.device not in ("auto", "cpu"):
         import torch
@@ -61,8 +62,6 @@ def check(conf: TrainRecJob) -> None:
             raise ConfigError(
                 f"{conf.trainer.device} is not available here", where="trainer.device", fix="pass auto or cpu"
             )
-    from sparsecli.schema import OPTIONS
-
     for group in ("model", "loss"):
         chosen = getattr(conf, group)
         if chosen is not None and OPTIONS[group].get(chosen.name) is not type(chosen):
