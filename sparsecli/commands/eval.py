@@ -19,7 +19,9 @@ from sparsecli.commands import Command
 from sparsecli.evaluate.config import EvalConfig
 from sparsecli.schema import CommonConfig, upstream_field
 
-REC_QRELS = "test/qrels.txt"  # a train-rec run's test targets
+from sparsecli.recommend import QRELS_FILE, RUN_FILE, TEST
+
+REC_RUN, REC_QRELS = f"{TEST}/{RUN_FILE}", f"{TEST}/{QRELS_FILE}"  # a train-rec run's test split
 
 
 @dataclass
@@ -48,7 +50,7 @@ def _references(conf: EvalJob) -> list[str]:
 def _run_file(path: Path) -> Path:
     from sparsecli.errors import UpstreamError
 
-    for name in ("run.trec", "run.trec.gz", "test/run.trec.gz"):
+    for name in ("run.trec", "run.trec.gz"):
         if (path / name).is_file():
             return path / name
     raise UpstreamError(f"no run.trec in {path}", where="search_run", fix="recompute the search run")
@@ -69,7 +71,7 @@ def _entries(conf: EvalJob, run) -> list[Entry]:
             entries.append(
                 Entry(
                     f"train-rec/{done['key']}",
-                    _run_file(path),
+                    path / REC_RUN,
                     path / REC_QRELS,
                     done["artifacts"].get(REC_QRELS, {}).get("sha256"),
                     {},

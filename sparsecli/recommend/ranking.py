@@ -65,9 +65,9 @@ def top_lists(scores: torch.Tensor, targets: torch.Tensor, top: int) -> tuple[to
 
 def history_hits(inputs: Sequences, targets: np.ndarray) -> np.ndarray:
     """bool [m]: the target occurs in the row's own input sequence."""
-    rows = np.repeat(np.arange(len(targets)), np.diff(inputs.indptr))
+    rows, items = inputs.coo(np.arange(len(targets)))
     hit = np.zeros(len(targets), dtype=bool)
-    hit[rows[inputs.items == targets[rows]]] = True
+    hit[rows[items == targets[rows]]] = True
     return hit
 
 
@@ -100,10 +100,12 @@ def full_ranking(
             scores = masked_history(scores, targets.inputs, rows)
         if kernel if kernel is not None else device.type == "cpu":
             block = (scores + 0.0).contiguous().numpy()  # + 0.0 turns -0.0 into 0.0: one tie, one key
-            out = np.empty(len(rows), np.int64), np.empty((len(rows), config.top), np.int32)
-            out_scores = np.empty((len(rows), config.top), np.float32)
-            rank_rows(block, block.view(np.uint32), target, config.top, out[0], out[1], out_scores)
-            ranks[rows], items[rows], scores_out[rows] = out[0], out[1], out_scores
+            # the kernel writes into arrays of its own: ranks[rows] would be a copy
+            batch_ranks = np.empty(len(rows), np.int64)
+            batch_items = np.empty((len(rows), config.top), np.int32)
+            batch_scores = np.empty((len(rows), config.top), np.float32)
+            rank_rows(block, block.view(np.uint32), target, config.top, batch_ranks, batch_items, batch_scores)
+            ranks[rows], items[rows], scores_out[rows] = batch_ranks, batch_items, batch_scores
         else:
             on_device = torch.from_numpy(target).to(device)
             scores = torch.nan_to_num(scores, nan=float("-inf"))
