@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade beauty bench bench-search bench-exact bench-rec bench-rank clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact beauty bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,12 +54,31 @@ scifact-splade: install
 	RUN=$$($(SPARSE) search index_run=$$IDX | tail -n1) && \
 	$(SPARSE) eval search_run=$$RUN
 
-# SASRec on p5-beauty (leave-one-out, full ranking, history masked) with CE, gBCE (k=256, t=0.75)
-# and BCE with one negative, the same 20-minute budget each on 2 cores; test figures in each run's metrics.json.
+# splade-tiny on SciFact pruned by magnitude, Wanda and SparseGPT at 50% and 70% and by Wanda at
+# 2:4, each through the full pipeline beside the dense model (about 5 minutes each on 2 cores);
+# then nDCG@10 against sparsity: runs/sparsity_curve/curve.{csv,png}.
+SPLADE_TINY ?= $(SHARED_DATA)/../models/splade-tiny
+PRUNINGS ?= "wanda 0.5" "magnitude 0.5" "sparsegpt 0.5" "wanda 0.7" "magnitude 0.7" "sparsegpt 0.7"
+prune-scifact: install
+	pipeline() { ENC=$$($(SPARSE) encode data=scifact data_root=$(SHARED_DATA) encoder=splade encoder.model=$$1 | tail -n1) && \
+	  IDX=$$($(SPARSE) index encode_run=$$ENC | tail -n1) && RUN=$$($(SPARSE) search index_run=$$IDX | tail -n1) && \
+	  $(SPARSE) eval search_run=$$RUN | tail -n1; }; \
+	EVALS=$$(pipeline $(SPLADE_TINY)) || exit 1; \
+	for p in $(PRUNINGS) "wanda nm"; do set -- $$p; \
+	  shape=$$([ "$$2" = nm ] && echo "sparsity.structure=nm sparsity.nm=2:4" || echo "sparsity.sparsity=$$2"); \
+	  P=$$($(SPARSE) prune checkpoint=$(SPLADE_TINY) data=scifact data_root=$(SHARED_DATA) sparsity.criterion=$$1 $$shape | tail -n1) && \
+	  EVALS="$$EVALS $$(pipeline $$P)" || exit 1; \
+	done; \
+	$(BIN)/python scripts/sparsity_curve.py $$EVALS --out runs/sparsity_curve
+
+# SASRec on p5-beauty (leave-one-out, full ranking, history masked): CE trained to convergence
+# (trainer=long, about an hour on 2 cores), then CE, gBCE (k=256, t=0.75) and BCE with one
+# negative on the same 20-minute budget each; test figures in each run's metrics.json.
 BEAUTY_BUDGET ?= 1200
 beauty: install
-	for loss in "ce" "gbce loss.negatives=256 loss.t=0.75" "bce loss.negatives=1"; do \
-	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec loss=$$loss trainer.max_wall_s=$(BEAUTY_BUDGET) \
+	for args in "loss=ce trainer=long" "loss=ce" "loss=gbce loss.negatives=256 loss.t=0.75" "loss=bce loss.negatives=1"; do \
+	  budget=$$(case "$$args" in *long*) ;; *) echo trainer.max_wall_s=$(BEAUTY_BUDGET);; esac); \
+	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec $$args $$budget \
 	    data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
 	done
 
@@ -84,6 +103,9 @@ bench-rec: install
 	$(BIN)/python scripts/bench_rec.py --data-root $(SHARED_DATA) --out bench/rec
 
 # Full-ranking evaluation of all 22,363 p5-beauty users against 12,101 items, against a full argsort.
+bench-prune: install
+	$(BIN)/python scripts/bench_prune.py --model $(SPLADE_TINY) --data-root $(SHARED_DATA)
+
 bench-rank: install
 	$(BIN)/python scripts/bench_rank.py --data-root $(SHARED_DATA)
 

@@ -202,6 +202,42 @@ def test_gbce_beta_spans_bce_to_the_calibrated_limit():
     assert losses.GeneralisedBCE(negatives=256, t=1.0).beta(12102) == pytest.approx(256 / 12101)
 
 
+def test_the_prior_logit_is_where_an_uninformed_model_starts():
+    # the gBCE loss of constant scores c is beta softplus(-c) + k softplus(c): least at c = log(beta / k)
+    config = losses.GeneralisedBCE(negatives=256, t=0.75)
+    beta = config.beta(12101)
+    c = torch.linspace(-12, 0, 24001, dtype=torch.float64)
+    curve = beta * torch.nn.functional.softplus(-c) + 256 * torch.nn.functional.softplus(c)
+    assert float(c[curve.argmin()]) == pytest.approx(losses.prior_logit(beta, 256), abs=1e-3)
+    assert losses.prior_logit(1.0, 1) == 0.0  # SASRec's BCE with one negative is unchanged
+    # with zero scores, the offset puts the loss at that least value
+    h, weights = torch.zeros(3, 2), torch.zeros(12101, 2)
+    ctx = losses.LossContext(torch.Generator().manual_seed(0), torch.zeros(12101))
+    assert float(config(h, torch.tensor([0, 1, 2]), weights, None, ctx)) == pytest.approx(float(curve.min()), rel=1e-4)
+
+
+@pytest.mark.parametrize("heads,layers,causal", [(1, 1, True), (2, 2, True), (1, 3, True), (2, 2, False)])
+def test_scoring_from_the_last_position_equals_the_full_forward(heads, layers, causal):
+    from sparsecli.recommend.models.base import left_padded
+    from sparsecli.recommend.models.sasrec import Transformer
+
+    torch.manual_seed(0)
+    encoder = Transformer(31, 12, 16, layers, heads, 0.5, causal).eval()
+    lengths = np.array([1, 2, 5, 12, 20, 3])
+    seqs = Sequences(np.concatenate([[0], np.cumsum(lengths)]), np.arange(lengths.sum(), dtype=np.int32) % 30, None)
+    inputs = left_padded(seqs, np.arange(len(lengths)), 12, trim=True)
+    with torch.no_grad():
+        assert torch.allclose(encoder(inputs)[:, -1], encoder.last(inputs), atol=1e-5)
+
+
+def test_an_untied_output_layer_trains(sparse, tmp_path):
+    run = train(sparse, rule_data(tmp_path / "rule"), "model.tie_output=false", "trainer.max_epochs=2").run_dir
+    from safetensors import safe_open
+
+    with safe_open(str(run / "model.safetensors"), framework="pt") as weights:
+        assert weights.get_slice("output").get_shape() == [N_ITEMS, 16]
+
+
 def test_sampled_softmax_masks_a_negative_that_is_the_positive():
     h, weights = torch.zeros(1, 2), torch.zeros(3, 2)
     ctx = losses.LossContext(torch.Generator().manual_seed(0), torch.log(torch.full((3,), 1 / 3)))

@@ -66,6 +66,16 @@ def uniform_negatives(positives: torch.Tensor, n_items: int, k: int, generator: 
     return drawn + (drawn >= positives.unsqueeze(1)).long()
 
 
+def prior_logit(beta: float, negatives: int) -> float:
+    """log(beta / k): the constant score that minimises beta softplus(-s) + k softplus(s), i.e.
+    the loss of a model that knows nothing. The BCE-type losses add it to every score, so
+    training starts at that optimum instead of reaching it by pushing every item embedding
+    into one shared direction, which k sampled negatives per positive do first and which
+    stalls learning (the prior-probability bias of RetinaNet, Lin et al., ICCV 2017). A
+    constant: rankings do not change."""
+    return math.log(beta / negatives)
+
+
 @option("loss", "ce")
 @dataclass
 class CrossEntropy(LossConfig):
@@ -132,6 +142,7 @@ class BinaryCrossEntropy(LossConfig):
 
     name: str = "bce"
     negatives: int = 1  # the SASRec paper's one negative per position
+    prior_offset: bool = True  # see prior_logit; log(1/k): no shift with the paper's one negative
 
     def __post_init__(self) -> None:
         check(self.negatives >= 1, "loss.negatives", "must be >= 1", "pass e.g. 1")
@@ -140,7 +151,8 @@ class BinaryCrossEntropy(LossConfig):
         import torch.nn.functional as F
 
         pos, neg = sampled_scores(h, positives, weights, bias, self.negatives, ctx)
-        return (F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
+        offset = prior_logit(1.0, self.negatives) if self.prior_offset else 0.0
+        return (F.softplus(-(pos + offset)) + F.softplus(neg + offset).sum(dim=1)).mean()
 
 
 @option("loss", "gbce")
@@ -154,6 +166,7 @@ class GeneralisedBCE(LossConfig):
     name: str = "gbce"
     negatives: int = 256  # gSASRec's k
     t: float = 0.75  # gSASRec's calibration; t = 0 is plain BCE, t = 1 calibrated to the full softmax
+    prior_offset: bool = True  # see prior_logit: without it, k=256 stalled at popularity for 25 epochs on p5-beauty
 
     def __post_init__(self) -> None:
         check(self.negatives >= 1, "loss.negatives", "must be >= 1", "pass e.g. 256")
@@ -166,8 +179,10 @@ class GeneralisedBCE(LossConfig):
     def __call__(self, h, positives, weights, bias, ctx):
         import torch.nn.functional as F
 
+        beta = self.beta(weights.shape[0])
         pos, neg = sampled_scores(h, positives, weights, bias, self.negatives, ctx)
-        return (self.beta(weights.shape[0]) * F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
+        offset = prior_logit(beta, self.negatives) if self.prior_offset else 0.0
+        return (beta * F.softplus(-(pos + offset)) + F.softplus(neg + offset).sum(dim=1)).mean()
 
 
 @option("loss", "bpr")

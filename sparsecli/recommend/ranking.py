@@ -99,7 +99,8 @@ def full_ranking(
         if config.mask_history:
             scores = masked_history(scores, targets.inputs, rows)
         if kernel if kernel is not None else device.type == "cpu":
-            block = (scores + 0.0).contiguous().numpy()  # + 0.0 turns -0.0 into 0.0: one tie, one key
+            # + 0.0 turns -0.0 into 0.0 (one tie, one key); in place: score() gives a new tensor
+            block = scores.add_(0.0).contiguous().numpy()
             # the kernel writes into arrays of its own: ranks[rows] would be a copy
             batch_ranks = np.empty(len(rows), np.int64)
             batch_items = np.empty((len(rows), config.top), np.int32)

@@ -4,8 +4,9 @@ The key hashes what determines a run's artifacts, so the same work always lands 
 directory and a rerun is a cache hit:
 - the job config, resolved, without the fields marked `runtime_field` or `location_field`
   (sparsecli/schema.py: how a run executes, and where inputs live);
-- a `path_field` by the content of the local file or folder it names (sha256), and by its
-  value otherwise (a hub id), so `../data` and `/abs/data` give one key, as does a copy;
+- a `path_field` by the content of the local file or folder it names (sha256), by the run
+  key of a run directory, and by its value otherwise (a hub id), so `../data` and
+  `/abs/data` give one key, as does a copy;
 - an `upstream_field` by the key of the run it names (so keys chain, as DVC stages do), or
   by a file's content;
 - the command's `inputs` (e.g. the content of the collection's files);
@@ -49,8 +50,13 @@ def upstream_key(reference: str) -> str:
 
 
 def path_identity(value: str) -> str:
-    """A local file or folder by its content; anything else (a hub id, a name) as given."""
+    """A local file or folder by its content; a complete run directory (a `sparse prune` run
+    read as a model folder) by its run key, since its logs and meta.json change on every
+    call; anything else (a hub id, a name) as given."""
     path = Path(value).expanduser()
+    done = read_done(path) if path.is_dir() else None
+    if done is not None and "key" in done:
+        return f"{done.get('command', '?')}:{done['key']}"
     if path.exists():
         return f"sha256:{fingerprint(path)}"
     return value

@@ -1,3 +1,4 @@
-"""Masks and schedules shared by `prune` and `train-rec` (next): criteria (magnitude, random,
-Wanda, SparseGPT), structures (unstructured, N:M, blocks) and one-shot, gradual and dynamic
-schedules. Empty until the `prune` command lands."""
+"""Masks and schedules shared by `sparse prune` and (next) `sparse train-rec`: pure,
+Hydra-free functions over weights and scores. config.py is the `sparsity` group; engine.py
+prunes a model once; the rest are small modules with one job each (criteria, sparsegpt,
+structure, allocation, schedules, dynamic, masks, layers)."""

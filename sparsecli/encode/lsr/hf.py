@@ -219,4 +219,9 @@ def provenance(name: str, model: Any | None, tokenizer: Any, options: LoadOption
         record["architecture"] = type(model).__name__
     if Path(name).is_dir():
         record["files_sha256"] = {f: sha256_file(Path(name) / f) for f in WEIGHT_FILES if (Path(name) / f).is_file()}
+        from sparsecli.runs.rundir import read_done
+
+        done = read_done(name)  # a run directory that is a checkpoint (`sparse prune`): its key
+        if done is not None and "key" in done:
+            record["run"] = {"command": done.get("command"), "key": done["key"], "path": str(Path(name).resolve())}
     return record

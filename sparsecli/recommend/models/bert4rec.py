@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sparsecli.recommend.data.types import Sequences
-from sparsecli.recommend.models.base import PAD, RecModel, left_padded
+from sparsecli.recommend.models.base import PAD, RecModel, item_scores, left_padded
 from sparsecli.recommend.models.sasrec import Transformer
 
 
@@ -48,6 +48,4 @@ class BERT4Rec(RecModel):
         device = self.bias.device
         inputs = left_padded(seqs, rows, self.max_len, reserve=1, trim=True)
         inputs[:, -1] = self.mask_token
-        last = self.hidden(inputs.to(device))[:, -1]
-        weights, bias = self.output_weights()
-        return (last @ weights.T + bias).float()
+        return item_scores(self.head(self.encoder.last(inputs.to(device))), *self.output_weights())

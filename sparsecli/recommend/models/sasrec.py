@@ -1,5 +1,6 @@
-"""SASRec: a causal Transformer over the item sequence (Kang & McAuley, ICDM 2018), with the
-output layer tied to the item embeddings, trained with the loss at every position."""
+"""SASRec: a causal Transformer over the item sequence (Kang & McAuley, ICDM 2018), trained
+with the loss at every position. The output layer is the item embeddings (the paper's), or a
+separate embedding with model.tie_output=false (gSASRec's reference code, Petrov & Macdonald 2023)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,24 @@ class Transformer(nn.Module):
         x = self.blocks(x, mask=attention_mask(inputs, self.heads, self.causal))
         return self.norm(x)
 
+    def last(self, inputs: torch.Tensor) -> torch.Tensor:
+        """forward(inputs)[:, -1] in eval mode (no dropout): [B, d]. The last block computes
+        attention and feed-forward for the last position only, which sees every key whether the
+        encoder is causal or not: about half the work of two blocks when every user of a
+        collection is scored. The last position is never padding (an item, or BERT4Rec's [mask])."""
+        x = self.items(inputs) + self.positions.weight[-inputs.shape[1] :]
+        x = x * (inputs != PAD).unsqueeze(-1)
+        *first, final = self.blocks.layers
+        mask = attention_mask(inputs, self.heads, self.causal) if first else None
+        for block in first:
+            x = block(x, src_mask=mask)
+        padding = inputs == PAD
+        padding[:, -1] = False
+        keys = final.norm1(x)
+        y = x[:, -1:] + final.self_attn(keys[:, -1:], keys, keys, key_padding_mask=padding, need_weights=False)[0]
+        y = y + final.linear2(final.activation(final.linear1(final.norm2(y))))
+        return self.norm(y[:, 0])
+
 
 class SASRec(NextItemModel):
     def __init__(self, n_items: int, config):
@@ -55,9 +74,18 @@ class SASRec(NextItemModel):
         self.encoder = Transformer(
             n_items + 1, config.max_len, config.dim, config.layers, config.heads, config.dropout, True
         )
+        self.output = None
+        if not config.tie_output:
+            self.output = nn.Parameter(torch.empty(n_items, config.dim))
+            nn.init.normal_(self.output, std=0.02)
 
     def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.encoder(inputs)
 
+    def last_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(inputs)[:, -1] if self.training else self.encoder.last(inputs)
+
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        if self.output is not None:
+            return self.output, None
         return self.encoder.items.weight[1:], None

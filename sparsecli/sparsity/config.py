@@ -1,0 +1,223 @@
+"""The `sparsity` group, shared by `sparse prune` and `sparse train-rec`: what is pruned, by
+which criterion, in which structure, how the budget is shared among layers, and on which
+schedule. One option per schedule; the fields every schedule shares live on the base.
+
+    sparsity=oneshot sparsity.sparsity=0.5 sparsity.criterion=wanda
+    sparsity=oneshot sparsity.structure=nm sparsity.nm=2:4 sparsity.criterion=sparsegpt
+    sparsity=gradual sparsity.sparsity=0.7 sparsity.end=3000 sparsity.update_frequency=100
+    sparsity=rigl sparsity.sparsity=0.9 sparsity.allocation=erk
+
+Torch-free, so `sparse --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, List, Optional
+
+from sparsecli.schema import check, option
+
+
+class Criterion(Enum):
+    magnitude = "magnitude"  # |W|
+    random = "random"  # seeded uniform scores (random pruning)
+    wanda = "wanda"  # |W| * ||X_j||_2 over calibration tokens, per output row (Sun et al. 2023)
+    sparsegpt = "sparsegpt"  # OBS saliency with row-wise reconstruction (Frantar & Alistarh 2023)
+
+
+class Structure(Enum):
+    unstructured = "unstructured"
+    nm = "nm"  # N:M along the input dimension (sparsity.nm)
+    block = "block"  # whole tiles of sparsity.block
+    rows = "rows"  # whole output rows (neurons), with their bias
+
+
+class Allocation(Enum):
+    uniform = "uniform"  # every layer at the target: cannot collapse a layer
+    global_ = "global"  # one ranking over all layers, each keeping >= min_density
+    erk = "erk"  # Erdos-Renyi-Kernel densities (RigL), dense-layer fallback
+    er = "er"  # Erdos-Renyi (the two matrix dims only)
+    layers = "layers"  # per_layer: {regex: sparsity}, first match wins; unmatched layers at the target
+
+
+DEFAULT_IGNORE = [r"(^|\.)lm_head$", r"(^|\.)decoder$", r"embed"]  # output vocab projections, embeddings
+
+
+def parse_nm(text: str, where: str = "sparsity.nm") -> tuple[int, int]:
+    """'2:4' -> (2, 4): keep N of every M consecutive input weights. Raises ConfigError."""
+    parts = str(text).split(":")
+    ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts)
+    n, m = (int(parts[0]), int(parts[1])) if ok else (0, 0)
+    check(
+        ok and 1 <= n <= m,
+        where,
+        f"{text!r} is not N:M with 1 <= N <= M",
+        "pass e.g. 2:4, 4:8 or 1:4 (quoted in YAML files: unquoted, YAML reads 2:4 as the number 124)",
+    )
+    return n, m
+
+
+def _regexes(patterns, where: str) -> None:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            check(False, where, f"{pattern!r} is not a regular expression ({error})", "fix or quote the pattern")
+
+
+@dataclass
+class SparsityConfig:
+    """Base of the `sparsity` group."""
+
+    name: str = "?"
+    sparsity: float = 0.5  # the fraction of target weights pruned (the final one, for schedules)
+    criterion: Criterion = Criterion.magnitude
+    structure: Structure = Structure.unstructured
+    nm: str = "2:4"  # structure=nm: the pattern sparse tensor cores run (keep 2 of every 4)
+    block: List[int] = field(default_factory=lambda: [1, 4])  # structure=block: [rows, cols] of a tile
+    allocation: Allocation = Allocation.uniform
+    min_density: float = 0.01  # allocation=global: every layer keeps at least this fraction
+    per_layer: Dict[str, float] = field(default_factory=dict)  # allocation=layers
+    include: List[str] = field(default_factory=lambda: ["."])  # regexes over qualified layer names
+    ignore: List[str] = field(default_factory=lambda: list(DEFAULT_IGNORE))
+    # Refuse a result with a layer pruned beyond this: a fully pruned layer cuts the network
+    # while the total still reads right (../shared/cases/prune/global_magnitude_collapse).
+    max_layer_sparsity: float = 0.99
+    dampening: float = 0.01  # criterion=sparsegpt: lambda = dampening * mean diag(H), the paper's
+    sparsegpt_block: int = 128  # criterion=sparsegpt: columns per lazy-update block, the paper's
+
+    def __post_init__(self) -> None:
+        check(0 <= self.sparsity < 1, "sparsity.sparsity", f"must be in [0, 1), got {self.sparsity}", "pass e.g. 0.5")
+        if self.structure == Structure.nm:
+            parse_nm(self.nm)
+        check(
+            len(self.block) == 2 and min(self.block) >= 1,
+            "sparsity.block",
+            f"must be [rows, cols] >= 1, got {list(self.block)}",
+            "pass e.g. [1,4]",
+        )
+        check(0 <= self.min_density <= 1, "sparsity.min_density", "must be in [0, 1]", "pass e.g. 0.01")
+        check(0 < self.max_layer_sparsity <= 1, "sparsity.max_layer_sparsity", "must be in (0, 1]", "pass e.g. 0.99")
+        check(self.dampening > 0, "sparsity.dampening", "must be > 0", "pass e.g. 0.01")
+        check(self.sparsegpt_block >= 1, "sparsity.sparsegpt_block", "must be >= 1", "pass e.g. 128")
+        for pattern, value in self.per_layer.items():
+            check(0 <= value < 1, f"sparsity.per_layer.{pattern}", f"must be in [0, 1), got {value}", "e.g. 0.5")
+        _regexes(self.include, "sparsity.include")
+        _regexes(self.ignore, "sparsity.ignore")
+        _regexes(self.per_layer, "sparsity.per_layer")
+        check(
+            not self.per_layer or self.allocation == Allocation.layers,
+            "sparsity.per_layer",
+            f"is read only with allocation=layers, not {self.allocation.value}",
+            "pass sparsity.allocation=layers, or drop per_layer",
+        )
+        check(
+            self.allocation != Allocation.global_
+            or (self.structure == Structure.unstructured and self.criterion in (Criterion.magnitude, Criterion.random)),
+            "sparsity.allocation",
+            "global allocation ranks magnitude or random scores of unstructured weights across layers",
+            "pass sparsity.allocation=uniform (or erk) with this criterion or structure",
+        )
+        if self.criterion == Criterion.sparsegpt:
+            check(
+                self.structure in (Structure.unstructured, Structure.nm),
+                "sparsity.structure",
+                "sparsegpt prunes unstructured or N:M",
+                "pass sparsity.structure=unstructured or nm",
+            )
+            if self.structure == Structure.nm:
+                m = parse_nm(self.nm)[1]
+                check(
+                    self.sparsegpt_block % m == 0,
+                    "sparsity.sparsegpt_block",
+                    f"{self.sparsegpt_block} is not a multiple of M={m}",
+                    f"pass e.g. sparsity.sparsegpt_block={128 // m * m or m}",
+                )
+        check(
+            not (self.structure == Structure.nm and self.allocation != Allocation.uniform),
+            "sparsity.allocation",
+            "N:M fixes every layer's density at 1 - N/M",
+            "pass sparsity.allocation=uniform with structure=nm",
+        )
+
+    def target(self) -> float:
+        """The final sparsity: 1 - N/M for N:M, else `sparsity`."""
+        if self.structure == Structure.nm:
+            n, m = parse_nm(self.nm)
+            return 1.0 - n / m
+        return self.sparsity
+
+
+@option("sparsity", "oneshot")
+@dataclass
+class OneShot(SparsityConfig):
+    """Prune once, to the target (then optionally recover by fine-tuning)."""
+
+    name: str = "oneshot"
+
+
+@option("sparsity", "gradual")
+@dataclass
+class Gradual(SparsityConfig):
+    """Gradual magnitude pruning during training (Zhu & Gupta 2017; SparseML's and llm-compressor's
+    GMP names): from init_sparsity at step `start` to `sparsity` at `end`, updating every
+    update_frequency steps on a polynomial curve (exponent 3: cubic)."""
+
+    name: str = "gradual"
+    init_sparsity: float = 0.0
+    start: int = 0  # optimizer steps
+    end: int = 1000  # the last update: must be start + a multiple of update_frequency
+    update_frequency: int = 100
+    exponent: float = 3.0  # 3: Zhu & Gupta's cubic; 1: linear
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 <= self.init_sparsity <= self.target(), "sparsity.init_sparsity", "must be in [0, sparsity]", "e.g. 0")
+        check(self.update_frequency >= 1, "sparsity.update_frequency", "must be >= 1", "pass e.g. 100")
+        check(
+            0 <= self.start <= self.end and (self.end - self.start) % self.update_frequency == 0,
+            "sparsity.end",
+            f"end - start = {self.end - self.start} must be >= 0 and a multiple of update_frequency "
+            f"{self.update_frequency}, so the last update reaches the final sparsity",
+            f"pass e.g. sparsity.end={self.start + 10 * self.update_frequency}",
+        )
+        check(self.exponent > 0, "sparsity.exponent", "must be > 0", "pass 3 (cubic) or 1 (linear)")
+
+
+class Grow(Enum):  # dynamic.update's grow rule
+    gradient = "gradient"  # RigL
+    random = "random"  # SET
+
+
+@option("sparsity", "rigl")
+@dataclass
+class Dynamic(SparsityConfig):
+    """Dynamic sparse training at a constant budget: every update_frequency steps, drop the
+    lowest-|w| fraction of each layer's active weights and grow as many (RigL: by gradient;
+    sparsity.grow=random: SET), the fraction cosine-annealed from drop_fraction to 0 at `end`."""
+
+    name: str = "rigl"
+    grow: Grow = Grow.gradient
+    drop_fraction: float = 0.3  # RigL's alpha
+    update_frequency: int = 100  # RigL's delta T
+    end: int = 1000  # RigL's T_end: masks fixed from here (the paper: 75% of training)
+    allocation: Allocation = Allocation.erk  # RigL's default for its headline runs
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 < self.drop_fraction <= 1, "sparsity.drop_fraction", "must be in (0, 1]", "pass e.g. 0.3")
+        check(self.update_frequency >= 1, "sparsity.update_frequency", "must be >= 1", "pass e.g. 100")
+        check(self.end >= 1, "sparsity.end", "must be >= 1", "pass the step after which masks stay fixed")
+        check(
+            self.structure == Structure.unstructured,
+            "sparsity.structure",
+            "drop-and-grow updates are unstructured",
+            "pass sparsity.structure=unstructured",
+        )
+
+
+def criterion_needs_calibration(config: Optional[SparsityConfig]) -> bool:
+    return config is not None and config.criterion in (Criterion.wanda, Criterion.sparsegpt)

@@ -1,0 +1,134 @@
+"""`sparse prune` on a tiny BERT with random weights (built from a config, saved, and loaded
+through the users' path): the exported folder is a plain checkpoint, masks and report agree
+with the weights, `sparse encode` reads it, and bad settings are one line."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from conftest import TINY, error_line
+
+
+def prune(sparse, model, *extra):
+    result = sparse("prune", f"checkpoint={model}", "runtime.threads=1", *extra)
+    assert result.exit_code == 0, result.stderr
+    return result.run_dir
+
+
+def test_magnitude_pruning_exports_a_plain_checkpoint(sparse, tiny_bert):
+    from safetensors import safe_open
+    from transformers import AutoModelForMaskedLM
+
+    from sparsecli.sparsity import masks
+
+    run = prune(sparse, tiny_bert, "sparsity.sparsity=0.5")
+    report = json.loads((run / "report.json").read_text())
+    assert report["sparsity_of_targets"] == 0.5 and report["target_layers"] == 13  # 2 x 6 + the MLM transform
+    assert all(layer["sparsity"] == 0.5 for layer in report["layers"])
+    # no mask or original weights inside, no larger than the dense file (which also holds a uniCOIL head)
+    with safe_open(str(run / "model.safetensors"), framework="pt") as handle:
+        keys = set(handle.keys())
+    assert not any(k.endswith(("_orig", "_mask")) for k in keys) and "tok_proj.weight" in keys
+    assert (run / "model.safetensors").stat().st_size <= (tiny_bert / "model.safetensors").stat().st_size
+    pruned = AutoModelForMaskedLM.from_pretrained(run).eval()
+    copy.deepcopy(pruned)
+    fresh = AutoModelForMaskedLM.from_pretrained(tiny_bert)
+    fresh.load_state_dict(pruned.state_dict(), strict=True)
+    # the weights are zero exactly where the saved bitmask says
+    with safe_open(str(run / "masks.safetensors"), framework="pt") as handle:
+        shapes = json.loads(handle.metadata()["shapes"])
+        for name, shape in shapes.items():
+            keep = masks.unpack(handle.get_tensor(name), tuple(shape))
+            assert torch.equal(pruned.get_submodule(name).weight != 0, keep)  # random weights: none were 0
+    # outputs do not change through save and load
+    inputs = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    again = AutoModelForMaskedLM.from_pretrained(run).eval()
+    with torch.no_grad():
+        assert (pruned(**inputs).logits - again(**inputs).logits).abs().max() == 0
+
+
+def test_n_m_pruning_is_valid_in_every_group(sparse, tiny_bert):
+    run = prune(sparse, tiny_bert, "sparsity.structure=nm", "sparsity.nm=2:4")
+    report = json.loads((run / "report.json").read_text())
+    assert all(layer["nm_valid"] for layer in report["layers"])
+    assert report["sparsity_of_targets"] == 0.5
+
+
+def test_wanda_calibrates_on_the_collection_and_encode_reads_the_result(sparse, tiny_bert):
+    run = prune(
+        sparse, tiny_bert, "data=beir", f"data.path={TINY}", "sparsity.criterion=wanda", "calibration.n_samples=8"
+    )
+    report = json.loads((run / "report.json").read_text())
+    assert report["sparsity"]["criterion"] == "wanda"
+    # Wanda prunes exactly floor(s * cols) in every output row
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(run)
+    weight = model.bert.encoder.layer[0].intermediate.dense.weight
+    assert ((weight == 0).sum(dim=1) == weight.shape[1] // 2).all()
+    enc = sparse("encode", "data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={run}")
+    assert enc.exit_code == 0, enc.stderr
+    # the encode run records the prune run it read
+    assert json.loads((run / "DONE.json").read_text())["key"] in (enc.run_dir / "manifest.json").read_text()
+
+
+def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(sparse, tiny_bert, runs):
+    result = sparse("prune", f"checkpoint={tiny_bert}", "sparsity.sparsity=0.5", "sparsity.max_layer_sparsity=0.4")
+    assert result.exit_code != 0
+    assert "sparsity.max_layer_sparsity" in error_line(result)
+    assert not list(runs.glob("prune/*/model.safetensors"))
+
+
+@pytest.mark.parametrize(
+    "args,where",
+    [
+        (["sparsity.criterion=wanda"], "data"),
+        (["sparsity=gradual"], "sparsity"),
+        (["sparsity.structure=nm", "sparsity.nm=3:2"], "sparsity.nm"),
+        (["sparsity.sparsity=1.5"], "sparsity.sparsity"),
+        (["sparsity.structure=nm", "sparsity.allocation=erk"], "sparsity.allocation"),
+        (["sparsity.structure=rows", "sparsity.allocation=global"], "sparsity.allocation"),
+        (["sparsity.criterion=sparsegpt", "sparsity.structure=block"], "sparsity.structure"),
+        (['sparsity.include=["("]'], "sparsity.include"),
+        (["sparsity.include=[nothing_matches]"], "sparsity.include"),
+    ],
+)
+def test_settings_that_cannot_work_are_one_line(sparse, tiny_bert, args, where):
+    result = sparse("prune", f"checkpoint={tiny_bert}", *args)
+    assert result.exit_code != 0
+    assert where in error_line(result)
+
+
+def test_same_seed_same_bytes(sparse, tiny_bert):
+    args = ["sparsity.criterion=random", "seed=3"]
+    first = prune(sparse, tiny_bert, *args)
+    before = (first / "model.safetensors").read_bytes()
+    again = prune(sparse, tiny_bert, *args, "runtime.force=true")
+    assert again == first and (again / "model.safetensors").read_bytes() == before
+
+
+def test_calibration_leaves_padding_out_and_refuses_a_layer_that_never_runs(tiny_bert):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from sparsecli.errors import InputError
+    from sparsecli.sparsity import engine, layers
+
+    model = AutoModelForMaskedLM.from_pretrained(tiny_bert).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    texts = ["index maps words", "a much longer text that needs many more tokens than the first one"]
+    target = {"q": model.bert.encoder.layer[0].attention.self.query}
+    padded = engine.gather(model, target, [dict(tokenizer(texts, padding=True, return_tensors="pt"))], False)
+    alone = engine.gather(model, target, [dict(tokenizer([t], return_tensors="pt")) for t in texts], False)
+    assert padded["q"].tokens == alone["q"].tokens == sum(len(tokenizer(t)["input_ids"]) for t in texts)
+    assert torch.allclose(padded["q"].sq_norms, alone["q"].sq_norms, rtol=1e-4)
+    unused = {"head": torch.nn.Linear(32, 32)}  # not part of the model: never runs
+    with pytest.raises(InputError, match="never ran"):
+        engine.gather(model, unused, [dict(tokenizer(texts[:1], return_tensors="pt"))], False)
+    # a Linear tied to an embedding (DistilBERT's vocab_projector) is never a target
+    model.vocab_projector = torch.nn.Linear(32, model.config.vocab_size, bias=False)
+    model.vocab_projector.weight = model.bert.embeddings.word_embeddings.weight
+    assert "vocab_projector" not in layers.targets(model)
