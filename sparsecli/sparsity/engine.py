@@ -24,7 +24,14 @@ from torch import nn
 from sparsecli.errors import ConfigError, InputError
 from sparsecli.sparsity import allocation, criteria, layers, masks, sparsegpt, structure
 from sparsecli.schema import check
-from sparsecli.sparsity.config import Allocation, Criterion, SparsityConfig, Structure, parse_nm
+from sparsecli.sparsity.config import (
+    Allocation,
+    Criterion,
+    SparsityConfig,
+    Structure,
+    criterion_needs_calibration,
+    parse_nm,
+)
 
 
 class Result(NamedTuple):
@@ -139,7 +146,7 @@ def prune_model(
     modules = layers.targets(model, config.include, config.ignore)
     check(bool(modules), "sparsity.include", "no Linear layer matches include and escapes ignore", "widen include")
     target = config.target() if sparsity is None else sparsity
-    needs = config.criterion in (Criterion.wanda, Criterion.sparsegpt)
+    needs = criterion_needs_calibration(config)
     check(not needs or bool(calibration), "data", f"{config.criterion.value} needs calibration data", "pass data=")
     generator = generator or torch.Generator().manual_seed(0)
     if config.allocation == Allocation.global_:
