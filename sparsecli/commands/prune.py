@@ -124,7 +124,7 @@ def body(run, conf: PruneJob) -> None:
 
     from sparsecli import ui
     from sparsecli.encode.lsr.config import Device, DType
-    from sparsecli.encode.lsr.hf import LoadOptions, available, load_tokenizer
+    from sparsecli.encode.lsr.hf import LoadOptions, available, load_model_and_extra, load_tokenizer, model_kind
     from sparsecli.io.files import remove_path
     from sparsecli.kernels import set_threads
     from sparsecli.runs.rundir import WORK
@@ -140,7 +140,8 @@ def body(run, conf: PruneJob) -> None:
     )
     with run.timer("load"):
         tokenizer = load_tokenizer(conf.checkpoint, options)
-        model, extra = _load(conf.checkpoint, options)
+        kind = model_kind(conf.checkpoint, options, "checkpoint")
+        model, extra = load_model_and_extra(conf.checkpoint, kind, options, "checkpoint")
     batches = None
     if criterion_needs_calibration(conf.sparsity):
         with run.timer("calibration_data"):
@@ -164,7 +165,7 @@ def body(run, conf: PruneJob) -> None:
     with run.timer("write"):
         model.save_pretrained(work / "export", safe_serialization=True)
         tokenizer.save_pretrained(work / "export")
-        _keep_extra_tensors(conf.checkpoint, options, extra, work / "export" / "model.safetensors")
+        _keep_extra_tensors(conf.checkpoint, extra, work / "export" / "model.safetensors")
         for item in sorted((work / "export").iterdir()):
             with run.writing(item.name) as tmp:
                 os.replace(item, tmp)
@@ -201,39 +202,7 @@ def body(run, conf: PruneJob) -> None:
     )  # fmt: skip
 
 
-def _load(name: str, options) -> tuple:
-    """The model (masked LM, causal LM or base model, from the checkpoint's architecture), in
-    eval mode, and the checkpoint keys it did not take (a uniCOIL `tok_proj` head, say)."""
-    import torch
-    import transformers
-
-    from sparsecli.errors import InputError
-
-    common = {
-        "revision": options.revision,
-        "local_files_only": options.local_files_only,
-        "trust_remote_code": options.trust_remote_code,
-    }
-    try:
-        config = transformers.AutoConfig.from_pretrained(name, **common)
-        architectures = getattr(config, "architectures", None) or []
-        if any(a.endswith("ForMaskedLM") for a in architectures):
-            auto = transformers.AutoModelForMaskedLM
-        elif any(a.endswith("ForCausalLM") for a in architectures):
-            auto = transformers.AutoModelForCausalLM
-        else:
-            auto = transformers.AutoModel
-        model, info = auto.from_pretrained(name, dtype=torch.float32, output_loading_info=True, **common)
-    except (OSError, ValueError, KeyError) as err:
-        raise InputError(
-            f"cannot load the model ({str(err).splitlines()[0]})",
-            where=f"checkpoint {name}",
-            fix="pass a hub id (with network access) or a folder with config.json and model.safetensors",
-        ) from None
-    return model.eval(), sorted(info.get("unexpected_keys", []))
-
-
-def _keep_extra_tensors(name: str, options, keys: list, exported) -> None:
+def _keep_extra_tensors(name: str, keys: list, exported) -> None:
     """Copy checkpoint tensors the model class does not hold (a term-weight head) into the
     exported weights unchanged, so the pruned folder serves every encoder the original did."""
     from pathlib import Path

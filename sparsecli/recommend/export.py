@@ -47,8 +47,8 @@ def run_lines(ranked: Ranked, targets: Targets, users: Sequence[str], items: Seq
 
 
 def qrels_lines(targets: Targets, users: Sequence[str], items: Sequence[str]) -> Iterator[str]:
-    for n, (user, target) in enumerate(zip(targets.users.tolist(), targets.targets.tolist()), 1):
-        yield from trec.qrels_text([Qrel(users[user], items[target], 1, f"target #{n}")])
+    pairs = enumerate(zip(targets.users.tolist(), targets.targets.tolist()), 1)
+    return trec.qrels_text(Qrel(users[user], items[target], 1, f"target #{n}") for n, (user, target) in pairs)
 
 
 def write_split(

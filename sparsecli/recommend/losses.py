@@ -35,11 +35,6 @@ class LossConfig:
         raise NotImplementedError
 
 
-def _logits(h: torch.Tensor, weights: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    logits = h @ weights.T
-    return logits + bias if bias is not None else logits
-
-
 def _scores(h: torch.Tensor, weights: torch.Tensor, bias: Optional[torch.Tensor], items: torch.Tensor) -> torch.Tensor:
     """Scores of h's row p for items[p, :] ([P] or [P, k])."""
     import torch
@@ -87,7 +82,9 @@ class CrossEntropy(LossConfig):
     def __call__(self, h, positives, weights, bias, ctx):
         import torch.nn.functional as F
 
-        return F.cross_entropy(_logits(h, weights, bias).float(), positives)
+        from sparsecli.recommend.models.base import item_scores
+
+        return F.cross_entropy(item_scores(h, weights, bias), positives)
 
 
 class Sampler(Enum):
@@ -113,6 +110,8 @@ class SampledSoftmax(LossConfig):
         import torch
         import torch.nn.functional as F
 
+        from sparsecli.recommend.models.base import item_scores
+
         n_items = weights.shape[0]
         if self.sampler == Sampler.uniform:
             negatives = torch.randint(n_items, (self.negatives,), generator=ctx.generator).to(h.device)
@@ -124,7 +123,7 @@ class SampledSoftmax(LossConfig):
             ).to(h.device)
             log_q = ctx.log_popularity.to(h.device)
         pos = _scores(h, weights, bias, positives)
-        neg = _logits(h, weights[negatives], bias[negatives] if bias is not None else None)
+        neg = item_scores(h, weights[negatives], bias[negatives] if bias is not None else None)
         if self.log_q:
             correction = math.log(self.negatives)
             pos = pos - log_q[positives] - correction

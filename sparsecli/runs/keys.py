@@ -34,6 +34,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _run_identity(path: Path) -> str | None:
+    """`<command>:<key>` of a complete run directory; None for anything else."""
+    done = read_done(path)
+    return f"{done.get('command', '?')}:{done['key']}" if done is not None and "key" in done else None
+
+
 def upstream_key(reference: str) -> str:
     """What an upstream reference contributes to a key: its run key, or a file's content.
 
@@ -41,9 +47,9 @@ def upstream_key(reference: str) -> str:
     clear error before doing any work.
     """
     path = Path(reference)
-    done = read_done(path)
-    if done is not None and "key" in done:
-        return f"{done.get('command', '?')}:{done['key']}"
+    run = _run_identity(path)
+    if run is not None:
+        return run
     if path.is_file():
         return f"file:{fingerprint(path)}"
     return f"missing:{path.resolve()}"
@@ -54,9 +60,9 @@ def path_identity(value: str) -> str:
     read as a model folder) by its run key, since its logs and meta.json change on every
     call; anything else (a hub id, a name) as given."""
     path = Path(value).expanduser()
-    done = read_done(path) if path.is_dir() else None
-    if done is not None and "key" in done:
-        return f"{done.get('command', '?')}:{done['key']}"
+    run = _run_identity(path) if path.is_dir() else None
+    if run is not None:
+        return run
     if path.exists():
         return f"sha256:{fingerprint(path)}"
     return value

@@ -143,10 +143,9 @@ def position_limit(name: str, options: LoadOptions) -> int | None:
     return getattr(config, "max_position_embeddings", None)
 
 
-def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Backbone:
-    """Encoder (masked LM) or decoder (causal LM), from the checkpoint's declared architecture."""
-    if backbone != Backbone.auto:
-        return backbone
+def _architectures(name: str, options: LoadOptions, field: str, fix: str) -> list[str]:
+    """The checkpoint's declared architectures (config.json), e.g. ["BertForMaskedLM"], and
+    "is_decoder" when the config says so."""
     from transformers import AutoConfig
 
     try:
@@ -154,17 +153,46 @@ def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Bac
     except (OSError, ValueError) as err:  # ValueError: a config.json transformers cannot read
         raise InputError(
             f"cannot read the model's config ({str(err).splitlines()[0]})",
-            where=f"encoder model {name}",
-            fix="pass a folder with config.json (or a hub id), or set the side's backbone=encoder|decoder",
+            where=f"{field} {name}",
+            fix=fix,
         ) from None
-    architectures = getattr(config, "architectures", None) or []
-    if any(a.endswith("ForCausalLM") for a in architectures) or getattr(config, "is_decoder", False):
+    names = list(getattr(config, "architectures", None) or [])
+    return names + ["is_decoder"] if getattr(config, "is_decoder", False) else names
+
+
+def resolve_backbone(name: str, backbone: Backbone, options: LoadOptions) -> Backbone:
+    """Encoder (masked LM) or decoder (causal LM), from the checkpoint's declared architecture."""
+    if backbone != Backbone.auto:
+        return backbone
+    architectures = _architectures(
+        name,
+        options,
+        "encoder model",
+        "pass a folder with config.json (or a hub id), or set the side's backbone=encoder|decoder",
+    )
+    if any(a.endswith("ForCausalLM") or a == "is_decoder" for a in architectures):
         return Backbone.decoder
     return Backbone.encoder
 
 
+def model_kind(name: str, options: LoadOptions, field: str = "encoder model") -> str:
+    """`mlm`, `causal` or `base`: the Auto class that loads the checkpoint with every head it has."""
+    architectures = _architectures(name, options, field, "pass a folder with config.json, or a hub id")
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return "mlm"
+    if any(a.endswith("ForCausalLM") for a in architectures):
+        return "causal"
+    return "base"
+
+
 def load_model(name: str, kind: str, options: LoadOptions) -> Any:
     """kind: `mlm` (masked LM), `causal` (causal LM) or `base` (hidden states only), in eval mode on the device."""
+    return load_model_and_extra(name, kind, options)[0]
+
+
+def load_model_and_extra(name: str, kind: str, options: LoadOptions, field: str = "encoder model") -> tuple[Any, list]:
+    """load_model's model, and the checkpoint keys the model class did not take (sorted): a
+    uniCOIL `tok_proj` head beside a masked LM, say."""
     import transformers
 
     _quiet()
@@ -174,14 +202,16 @@ def load_model(name: str, kind: str, options: LoadOptions) -> Any:
         "base": transformers.AutoModel,
     }
     try:
-        model = classes[kind].from_pretrained(name, dtype=torch_dtype(options.dtype), **_common(options))
+        model, info = classes[kind].from_pretrained(
+            name, dtype=torch_dtype(options.dtype), output_loading_info=True, **_common(options)
+        )
     except (OSError, ValueError, KeyError) as err:  # ValueError, KeyError: an architecture this Auto class lacks
         raise InputError(
             f"cannot load the model ({str(err).splitlines()[0]})",
-            where=f"encoder model {name}",
+            where=f"{field} {name}",
             fix="pass a hub id (with network access) or a folder with config.json and model.safetensors",
         ) from None
-    return model.to(torch_device(options.device)).eval()
+    return model.to(torch_device(options.device)).eval(), sorted(info.get("unexpected_keys", []))
 
 
 def model_file(name: str, filename: str, options: LoadOptions) -> Path:

@@ -40,9 +40,8 @@ class SASRecConfig(ModelConfig):
     layers: int = 2  # the paper's b = 2 blocks
     heads: int = 1  # the paper uses one head; more did not help
     dropout: float = 0.5  # the paper's rate for the sparse Amazon data (0.2 for MovieLens)
-    tie_output: bool = (
-        True  # score with the input item embeddings, as the paper; false: gSASRec's separate output layer
-    )
+    # Score with the input item embeddings, as the paper does; false: gSASRec's separate output layer.
+    tie_output: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

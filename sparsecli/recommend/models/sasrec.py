@@ -42,10 +42,13 @@ class Transformer(nn.Module):
         with torch.no_grad():
             self.items.weight[PAD].zero_()
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Item + position embeddings, dropped out, zero at padding: [B, L, d]."""
         x = self.items(inputs) + self.positions.weight[-inputs.shape[1] :]
-        x = self.dropout(x) * (inputs != PAD).unsqueeze(-1)
-        x = self.blocks(x, mask=attention_mask(inputs, self.heads, self.causal))
+        return self.dropout(x) * (inputs != PAD).unsqueeze(-1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.embed(inputs), mask=attention_mask(inputs, self.heads, self.causal))
         return self.norm(x)
 
     def last(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -53,8 +56,7 @@ class Transformer(nn.Module):
         attention and feed-forward for the last position only, which sees every key whether the
         encoder is causal or not: about half the work of two blocks when every user of a
         collection is scored. The last position is never padding (an item, or BERT4Rec's [mask])."""
-        x = self.items(inputs) + self.positions.weight[-inputs.shape[1] :]
-        x = x * (inputs != PAD).unsqueeze(-1)
+        x = self.embed(inputs)
         *first, final = self.blocks.layers
         mask = attention_mask(inputs, self.heads, self.causal) if first else None
         for block in first:
@@ -83,7 +85,7 @@ class SASRec(NextItemModel):
         return self.encoder(inputs)
 
     def last_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(inputs)[:, -1] if self.training else self.encoder.last(inputs)
+        return super().last_hidden(inputs) if self.training else self.encoder.last(inputs)
 
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         if self.output is not None:
