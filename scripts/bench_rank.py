@@ -4,14 +4,16 @@
     python scripts/bench_rank.py --data-root ../shared/data --run runs/train-rec/<key>   # a trained model
 
 Side by side in one process, on the same scores:
-  ours   sparsecli.recommend.ranking.full_ranking: pessimistic ranks by counting, top-100
-         lists by torch.topk (history masked; batches of --batch-size users);
+  ours   sparsecli.recommend.ranking.full_ranking: history masked, pessimistic ranks by
+         counting and top-100 lists in one numba pass per user (batches of --batch-size
+         users, one batch per thread at a time);
   peer   the common evaluator: a full argsort of every user's scores (torch.argsort, as many
          toolkits' full-sort evaluation does), the target's position read from it.
 Both must give the same ranks where the scores have no ties (the script fails otherwise).
 Reported: seconds for all users (best of --repeats, after a warm-up), users/s, and the ratio.
 Scoring (the model's forward pass) is timed separately from ranking, and `end_to_end_s` times
-what `sparse train-rec` runs: full_ranking over model.score, forward pass and ranking together.
+what `sparse train-rec` runs: full_ranking over model.scorer(), where each batch's user vectors,
+their product with the item matrix and the ranking pass run back to back on one thread.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def main() -> None:
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--run", help="a train-rec run directory on p5-beauty (default: random SASRec weights)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, help="users per batch (default: rank.batch_size's)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -38,6 +40,7 @@ def main() -> None:
     from sparsecli.recommend import metrics, ranking
     from sparsecli.recommend.data import load
     from sparsecli.recommend.data.config import RecDataConfig, RecFormat
+    from sparsecli.recommend.models.base import Scorer
     from sparsecli.recommend.models.config import SASRecConfig
     from sparsecli.recommend.train import load_weights
 
@@ -47,26 +50,25 @@ def main() -> None:
     model = SASRecConfig().build(n_items).eval()
     if args.run:
         load_weights(Path(args.run) / "model.safetensors", model)
-    config = ranking.RankingConfig(batch_size=args.batch_size)
+    config = ranking.RankingConfig() if args.batch_size is None else ranking.RankingConfig(batch_size=args.batch_size)
     device = torch.device("cpu")
 
+    by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")  # as full_ranking batches
     with torch.no_grad():
         start = time.perf_counter()
-        scores = torch.cat(
-            [
-                model.score(targets.inputs, np.arange(s, min(len(targets.targets), s + 2048)))
-                for s in range(0, len(targets.targets), 2048)
-            ]
-        )
+        scores = torch.empty(len(targets.targets), n_items)
+        for s in range(0, len(by_length), config.batch_size):
+            rows = np.sort(by_length[s : s + config.batch_size])
+            scores[rows] = model.score(targets.inputs, rows)
         score_s = time.perf_counter() - start
 
     def ours():
-        return ranking.full_ranking(lambda seqs, rows: scores[rows], targets, n_items, config, device).ranks
+        return ranking.full_ranking(Scorer(lambda seqs, rows: scores[rows]), targets, n_items, config, device).ranks
 
     def peer():
         ranks = np.zeros(len(targets.targets), dtype=np.int64)
-        for s in range(0, len(ranks), args.batch_size):
-            rows = np.arange(s, min(len(ranks), s + args.batch_size))
+        for s in range(0, len(ranks), config.batch_size):
+            rows = np.arange(s, min(len(ranks), s + config.batch_size))
             block = ranking.masked_history(scores[rows], targets.inputs, rows)
             order = torch.argsort(block, dim=1, descending=True)
             target = torch.from_numpy(targets.targets[rows].astype(np.int64))
@@ -75,7 +77,7 @@ def main() -> None:
 
     def end_to_end():
         with torch.no_grad():
-            return ranking.full_ranking(model.score, targets, n_items, config, device).ranks
+            return ranking.full_ranking(model.scorer(), targets, n_items, config, device).ranks
 
     end_to_end()  # warm-up
     end_to_end_s = float("inf")

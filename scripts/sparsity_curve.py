@@ -40,9 +40,8 @@ def describe(eval_run: Path, measure: str) -> dict:
         report = json.loads((Path(prune_run) / "report.json").read_text(encoding="utf-8"))
         config = report["sparsity"]
         structure = config["nm"] if config["structure"] == "nm" else config["structure"]
-        row.update(
-            sparsity=report["sparsity_of_targets"], method=f"{config['criterion']} {structure}", prune_run=prune_run
-        )
+        criterion = config["criterion"] + ("+" + config["refine"] if config.get("refine", "none") != "none" else "")
+        row.update(sparsity=report["sparsity_of_targets"], method=f"{criterion} {structure}", prune_run=prune_run)
     return row
 
 

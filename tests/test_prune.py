@@ -76,6 +76,18 @@ def test_wanda_calibrates_on_the_collection_and_encode_reads_the_result(sparse, 
     assert json.loads((run / "DONE.json").read_text())["key"] in (enc.run_dir / "manifest.json").read_text()
 
 
+def test_dsnot_refines_the_wanda_mask_at_the_same_sparsity(sparse, tiny_bert):
+    data = ["data=beir", f"data.path={TINY}", "sparsity.criterion=wanda", "calibration.n_samples=8"]
+    wanda = prune(sparse, tiny_bert, *data)
+    refined = prune(sparse, tiny_bert, *data, "sparsity.refine=dsnot", "sparsity.dsnot_threshold=0")
+    report = json.loads((refined / "report.json").read_text())
+    assert report["sparsity"]["refine"] == "dsnot" and report["sparsity_of_targets"] == 0.5
+    from safetensors.torch import load_file
+
+    before, after = load_file(wanda / "masks.safetensors"), load_file(refined / "masks.safetensors")
+    assert before.keys() == after.keys() and any(not before[k].equal(after[k]) for k in before)
+
+
 def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(sparse, tiny_bert, runs):
     result = sparse("prune", f"checkpoint={tiny_bert}", "sparsity.sparsity=0.5", "sparsity.max_layer_sparsity=0.4")
     assert result.exit_code != 0
@@ -93,6 +105,8 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
         (["sparsity.structure=nm", "sparsity.allocation=erk"], "sparsity.allocation"),
         (["sparsity.structure=rows", "sparsity.allocation=global"], "sparsity.allocation"),
         (["sparsity.criterion=sparsegpt", "sparsity.structure=block"], "sparsity.structure"),
+        (["sparsity.criterion=sparsegpt", "sparsity.refine=dsnot"], "sparsity.refine"),
+        (["sparsity.refine=dsnot", "sparsity.structure=rows"], "sparsity.refine"),
         (['sparsity.include=["("]'], "sparsity.include"),
         (["sparsity.include=[nothing_matches]"], "sparsity.include"),
     ],

@@ -14,6 +14,7 @@ import torch
 from conftest import error_line
 from sparsecli.recommend import export, losses, metrics, ranking
 from sparsecli.recommend.data.types import Sequences, Targets
+from sparsecli.recommend.models.base import Scorer
 
 N_ITEMS = 20
 SMALL = [
@@ -86,7 +87,7 @@ def test_metrics_equal_ir_measures_on_a_fixed_score_matrix(tmp_path, ties):
 
     scores, targets = _fixed_matrix(ties)
     config = ranking.RankingConfig(mask_history=False, ks=[10], top=100)
-    ranked = ranking.full_ranking(lambda s, rows: scores[rows], targets, 300, config, torch.device("cpu"))
+    ranked = ranking.full_ranking(Scorer(lambda s, rows: scores[rows]), targets, 300, config, torch.device("cpu"))
     ours = metrics.means(metrics.per_user(ranked.ranks, [10]))
     users, items = [f"u{u}" for u in range(50)], [f"i{i}" for i in range(300)]
     export.write_split(tmp_path, ranked, targets, users, items, "t")
@@ -332,12 +333,43 @@ def test_the_device_path_ranks_as_the_cpu_kernel():
     targets = targets._replace(inputs=history)
     for mask in (False, True):
         config = ranking.RankingConfig(mask_history=mask, ks=[10], top=30)
-        cpu = ranking.full_ranking(lambda s, rows: scores[rows].clone(), targets, 300, config, torch.device("cpu"))
+        cpu = ranking.full_ranking(
+            Scorer(lambda s, rows: scores[rows].clone()), targets, 300, config, torch.device("cpu")
+        )
         device = ranking.full_ranking(
-            lambda s, rows: scores[rows].clone(), targets, 300, config, torch.device("cpu"), kernel=False
+            Scorer(lambda s, rows: scores[rows].clone()), targets, 300, config, torch.device("cpu"), kernel=False
         )
         assert (cpu.ranks == device.ranks).all() and (cpu.items == device.items).all()
         assert cpu.masked_targets == device.masked_targets
+
+
+def test_a_factored_model_ranks_as_its_score_matrix_on_any_thread_count():
+    rng = np.random.default_rng(1)
+    users, weights, bias = (
+        torch.from_numpy(rng.standard_normal(s).astype(np.float32)) for s in ((50, 8), (300, 8), 300)
+    )
+    _, targets = _fixed_matrix(False)
+    history = Sequences(np.arange(51, dtype=np.int64) // 2 * 2, np.arange(50, dtype=np.int32) * 7 % 300, None)
+    targets = targets._replace(inputs=history)
+    factored = Scorer(lambda s, rows: users[rows], weights, bias)
+    scores = factored.scores(history, np.arange(50))
+    config = ranking.RankingConfig(ks=[10], top=20, batch_size=7)
+    threads = torch.get_num_threads()
+    try:
+        runs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            runs.append(ranking.full_ranking(factored, targets, 300, config, torch.device("cpu")))
+    finally:
+        torch.set_num_threads(threads)
+    device = ranking.full_ranking(
+        Scorer(lambda s, rows: scores[rows]), targets, 300, config, torch.device("cpu"), kernel=False
+    )
+    for ranked in runs:
+        assert (ranked.ranks == device.ranks).all() and (ranked.items == device.items).all()
+        np.testing.assert_allclose(ranked.scores, device.scores, rtol=1e-5)
+    assert runs[0].scores.tobytes() == runs[1].scores.tobytes()
+    assert torch.get_num_threads() == threads
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from sparsecli.recommend.data import filters, load, read
 from sparsecli.recommend.data.config import Dedup, RecDataConfig, RecFormat
 from sparsecli.recommend.data.split import sequences
 from sparsecli.recommend.data.types import Sequences, Targets
+from sparsecli.recommend.models.base import Scorer
 
 CASES = SHARED_DATA.parent / "cases" / "rec"
 
@@ -130,7 +131,9 @@ def test_history_mask_removes_the_whole_history_target_included(mask, variant):
     targets, scores, k, n_items = _history_case()
     want = expected("eval_history_mask_repeat_target")["variants"][variant]
     config = ranking.RankingConfig(mask_history=mask, ks=[k], top=5)
-    ranked = ranking.full_ranking(lambda seqs, rows: scores[rows], targets, n_items, config, torch.device("cpu"))
+    ranked = ranking.full_ranking(
+        Scorer(lambda seqs, rows: scores[rows]), targets, n_items, config, torch.device("cpu")
+    )
     ranks = [r or None for r in ranked.ranks.tolist()]
     assert ranks == list(want["rank_per_user (null = target masked out)"].values())
     assert at_k(ranked.ranks, k) == pytest.approx({m: want[m] for m in ("hr", "ndcg", "mrr")}, abs=1e-12)
@@ -240,7 +243,7 @@ def test_leave_one_out_short_users_train_only_and_cold_items_stay_in_the_catalog
     scores = torch.zeros(3, 9)
     scores[torch.arange(3), torch.from_numpy(split.test.targets.astype(np.int64))] = 1.0
     ranked = ranking.full_ranking(
-        lambda s, rows: scores[rows], split.test, 9, ranking.RankingConfig(ks=[1], top=5), torch.device("cpu")
+        Scorer(lambda s, rows: scores[rows]), split.test, 9, ranking.RankingConfig(ks=[1], top=5), torch.device("cpu")
     )
     assert metrics.means(metrics.per_user(ranked.ranks, [1]))["HR@1"] == 1.0
 
@@ -258,7 +261,7 @@ def test_nothing_from_valid_or_test_reaches_training_statistics():
     counts = {ds.items[i]: int(c) for i, c in enumerate(popularity.counts.tolist()) if c}
     assert counts == want["item_popularity_from_train_split"]
     ranked = ranking.full_ranking(
-        popularity.score,
+        popularity.scorer(),
         split.test,
         len(ds.items),
         ranking.RankingConfig(mask_history=False, ks=[3], top=5),

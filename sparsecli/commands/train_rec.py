@@ -157,11 +157,11 @@ def body(run, conf: TrainRecJob) -> None:
         with run.timer(f"rank_{name}"):
             with ui.progress(f"rank {name}", len(targets.targets), "users") as bar:
                 ranked_splits[name] = ranking.full_ranking(
-                    model.score, targets, n_items, conf.rank, device, bar.advance
+                    model.scorer(), targets, n_items, conf.rank, device, bar.advance
                 )
         results[name] = ranking.report(ranked_splits[name], targets, counts, conf.rank)
         if conf.rank.sampled_negatives:
-            results[f"{name}_sampled"] = ranking.sampled(model.score, targets, n_items, conf.rank, conf.seed, device)
+            results[f"{name}_sampled"] = ranking.sampled(model.scorer(), targets, n_items, conf.rank, conf.seed, device)
     if trained is not None:
         results["training"] = {k: v for k, v in trained._asdict().items() if k != "log"}
     with run.timer("write"):

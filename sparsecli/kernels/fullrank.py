@@ -5,6 +5,9 @@ it), and the top k items in run order: score descending; ties by item number asc
 target last among its ties, so the list agrees with the rank. NaN and -inf scores (the
 history mask writes -inf) are neither listed nor counted; a target scored so is a miss
 (rank 0). Rank keys and the heap are kernels/topk.py's, with the tie order as the low bits.
+
+The kernel is serial and releases the GIL: the caller runs one per thread on its own block
+of users, so a block's scores are ranked while they are still in cache (ranking.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import numpy as np
 
 from sparsecli.kernels.topk import LOW32, drain, offer, rank_key, score_of
 
+# The lowest finite float32: `x >= LOWEST` is false exactly for -inf and NaN, so one compare
+# per item skips both.
+LOWEST = np.float32(np.finfo(np.float32).min)
+
 
 @nb.njit(inline="always")
 def _tie_order(item, target, n_items):
@@ -21,39 +28,49 @@ def _tie_order(item, target, n_items):
     return 0 if item == target else n_items - item
 
 
-@nb.njit(parallel=True, cache=True)
-def rank_rows(scores, bits, targets, k, out_rank, out_items, out_scores):
-    """scores float32 [B, N] and bits (its uint32 view); targets int64 [B]; k <= N.
-    Writes out_rank int64 [B], out_items int32 [B, k] (-1 past the end), out_scores float32 [B, k]."""
-    n_rows, n_items = scores.shape
-    for r in nb.prange(n_rows):
-        target = targets[r]
-        target_score = scores[r, target]
-        reachable = not (np.isnan(target_score) or target_score == -np.inf)
-        heap = np.empty(k, dtype=np.uint64)
-        scratch = np.empty(1, dtype=np.float32)
-        view = scratch.view(np.uint32)
-        size = 0
+@nb.njit(nogil=True, cache=True)
+def rank_block(scores, users, indptr, history, targets, k, out_rank, out_items, out_scores):
+    """Rank one block of users.
+
+    scores float32 [B, N], C-contiguous, overwritten: row i is user users[i]'s scores, and
+    that user's history (items history[indptr[u]:indptr[u + 1]]) is set to -inf first; pass
+    an indptr of zeros to mask nothing. targets int64 [U]; k <= N. Writes row users[i] of
+    out_rank int64 [U], out_items int32 [U, k] (-1 past the end), out_scores float32 [U, k].
+    """
+    n_items = scores.shape[1]
+    heap = np.empty(k, dtype=np.uint64)
+    ordered = np.empty(k, dtype=np.uint64)
+    scratch = np.empty(1, dtype=np.float32)
+    view = scratch.view(np.uint32)
+    for i in range(scores.shape[0]):
+        row = scores[i]
+        user = users[i]
+        target = targets[user]
+        for p in range(indptr[user], indptr[user + 1]):
+            row[history[p]] = -np.inf
+        target_score = row[target]
+        reachable = target_score >= LOWEST
         ahead = 0
-        floor = -np.inf  # the heap's lowest score once full: most items fail this one compare
+        if reachable:
+            for j in range(n_items):  # branch-free, so it vectorises
+                ahead += row[j] >= target_score
+            ahead -= 1  # the target itself
+        size = 0
+        floor = LOWEST  # the heap's lowest score once full: most items fail this one compare
         for j in range(n_items):
-            value = scores[r, j]
-            if np.isnan(value) or value == -np.inf:
-                continue
-            if j != target and reachable and value >= target_score:
-                ahead += 1
+            value = row[j]
             if value >= floor:
-                size = offer(heap, size, k, rank_key(bits[r, j], _tie_order(j, target, n_items)))
+                scratch[0] = value + np.float32(0.0)  # -0.0 becomes 0.0: one tie, one key
+                size = offer(heap, size, k, rank_key(view[0], _tie_order(j, target, n_items)))
                 if size == k:
                     floor = score_of(heap[0], scratch, view)
-        out_rank[r] = ahead + 1 if reachable else 0
-        ordered = np.empty(k, dtype=np.uint64)
+        out_rank[user] = ahead + 1 if reachable else 0
         drain(heap, size, ordered)
-        for i in range(k):
-            if i < size:
-                low = np.int64(ordered[i] & LOW32)
-                out_items[r, i] = target if low == 0 else n_items - low
-                out_scores[r, i] = score_of(ordered[i], scratch, view)
+        for q in range(k):
+            if q < size:
+                low = np.int64(ordered[q] & LOW32)
+                out_items[user, q] = target if low == 0 else n_items - low
+                out_scores[user, q] = score_of(ordered[q], scratch, view)
             else:
-                out_items[r, i] = -1
-                out_scores[r, i] = -np.inf
+                out_items[user, q] = -1
+                out_scores[user, q] = -np.inf

@@ -81,7 +81,9 @@ class RankingConfig:
     mask_history: bool = True
     ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20])
     top: int = 100  # items per user in the TREC runs
-    batch_size: int = 1024  # users scored at once
+    # users scored at once; 256 keeps a CPU thread's block of scores in cache between the
+    # product and the ranking pass (p5-beauty: 1.6 s against 1.9 s for 1024 or 128)
+    batch_size: int = 256
     # > 0: also report metrics over the target and this many uniform negatives per user,
     # labelled "sampled"; never mixed with the full-ranking figures.
     sampled_negatives: int = 0

@@ -18,6 +18,7 @@ import torch
 from sparsecli.recommend import metrics
 from sparsecli.recommend.data.types import Sequences, Targets
 from sparsecli.recommend.config import RankingConfig
+from sparsecli.recommend.models.base import Scorer
 
 
 class Ranked(NamedTuple):
@@ -73,7 +74,7 @@ def history_hits(inputs: Sequences, targets: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def full_ranking(
-    score: Callable[[Sequences, np.ndarray], torch.Tensor],
+    scorer: Scorer,
     targets: Targets,
     n_items: int,
     config: RankingConfig,
@@ -81,43 +82,86 @@ def full_ranking(
     progress: Optional[Callable[[int], None]] = None,
     kernel: Optional[bool] = None,
 ) -> Ranked:
-    """Rank every target of `targets` with `score(inputs, rows) -> float [B, n_items]`. On a
-    CPU one numba pass per user does the counting and the top list (kernels/fullrank.py);
-    elsewhere torch does, on the device (kernel=False forces that path, for tests)."""
-    from sparsecli.kernels.fullrank import rank_rows
+    """Rank every target of `targets` against all n_items items.
 
+    Users go in batches of `config.batch_size`, grouped by history length so a batch's
+    sequences carry little padding. On a CPU (or kernel=True) each of torch's threads takes
+    a batch at a time and runs it through: the user vectors (torch, one thread), the product
+    with the item matrix (numpy's BLAS, one thread) and one kernels/fullrank.py pass that masks,
+    counts and lists, while the batch's scores are still in cache. Elsewhere torch does it all
+    on the device. Results never depend on the thread count."""
     m = len(targets.targets)
     ranks = np.zeros(m, dtype=np.int64)
     items = np.full((m, config.top), -1, dtype=np.int32)
     scores_out = np.zeros((m, config.top), dtype=np.float32)
-    # users by history length, so a batch's sequences carry little padding; results by row
     by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")
-    for start in range(0, m, config.batch_size):
-        rows = np.sort(by_length[start : start + config.batch_size])
-        scores = score(targets.inputs, rows).to(device).float()
-        target = targets.targets[rows].astype(np.int64)
-        if config.mask_history:
-            scores = masked_history(scores, targets.inputs, rows)
-        if kernel if kernel is not None else device.type == "cpu":
-            # + 0.0 turns -0.0 into 0.0 (one tie, one key); in place: score() gives a new tensor
-            block = scores.add_(0.0).contiguous().numpy()
-            # the kernel writes into arrays of its own: ranks[rows] would be a copy
-            batch_ranks = np.empty(len(rows), np.int64)
-            batch_items = np.empty((len(rows), config.top), np.int32)
-            batch_scores = np.empty((len(rows), config.top), np.float32)
-            rank_rows(block, block.view(np.uint32), target, config.top, batch_ranks, batch_items, batch_scores)
-            ranks[rows], items[rows], scores_out[rows] = batch_ranks, batch_items, batch_scores
-        else:
-            on_device = torch.from_numpy(target).to(device)
-            scores = torch.nan_to_num(scores, nan=float("-inf"))
-            ranks[rows] = metrics.pessimistic_ranks(scores, on_device, torch.isneginf(scores)).cpu().numpy()
-            listed, values = top_lists(scores, on_device, config.top)
-            items[rows] = listed.cpu().numpy()
-            scores_out[rows] = values.cpu().numpy()
-        if progress is not None:
-            progress(len(rows))
+    batches = [np.sort(by_length[s : s + config.batch_size]) for s in range(0, m, config.batch_size)]
+    if kernel if kernel is not None else device.type == "cpu":
+        _rank_on_cpu(scorer, targets, config, batches, progress, (ranks, items, scores_out))
+    else:
+        _rank_on_device(scorer, targets, config, device, batches, progress, (ranks, items, scores_out))
     masked = int(history_hits(targets.inputs, targets.targets).sum()) if config.mask_history else 0
     return Ranked(ranks, items, scores_out, masked)
+
+
+def _rank_on_cpu(scorer: Scorer, targets: Targets, config: RankingConfig, batches, progress, out) -> None:
+    # Threads of our own rather than each library's: torch's, BLAS's and numba's pools spin
+    # while waiting and slow each other down when they alternate on 2 cores (measured: the
+    # p5-beauty test set took 3.3 s that way and 1.6 s this way).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from sparsecli.kernels.fullrank import rank_block
+
+    inputs = targets.inputs
+    if config.mask_history:
+        indptr, history = inputs.indptr.astype(np.int64), inputs.items.astype(np.int64)
+    else:
+        indptr, history = np.zeros(len(inputs.indptr), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    target = targets.targets.astype(np.int64)
+    items_t = None
+    if scorer.weights is not None:
+        items_t = np.ascontiguousarray(scorer.weights.detach().float().cpu().numpy().T)
+    bias = None if scorer.bias is None else scorer.bias.detach().float().cpu().numpy()
+
+    def run(rows: np.ndarray) -> int:
+        with torch.no_grad():  # grad mode is per thread
+            users = scorer.users(inputs, rows).detach().float().cpu()
+        if items_t is None:
+            block = np.ascontiguousarray(users.numpy())
+        else:
+            block = users.numpy() @ items_t
+            if bias is not None:
+                block += bias
+        rank_block(block, rows.astype(np.int64), indptr, history, target, config.top, *out)
+        return len(rows)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            for done in pool.map(run, batches):
+                if progress is not None:
+                    progress(done)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _rank_on_device(scorer: Scorer, targets: Targets, config: RankingConfig, device, batches, progress, out) -> None:
+    ranks, items, scores_out = out
+    for rows in batches:
+        scores = scorer.scores(targets.inputs, rows).to(device).float()
+        if config.mask_history:
+            scores = masked_history(scores, targets.inputs, rows)
+        on_device = torch.from_numpy(targets.targets[rows].astype(np.int64)).to(device)
+        scores = torch.nan_to_num(scores, nan=float("-inf"))
+        ranks[rows] = metrics.pessimistic_ranks(scores, on_device, torch.isneginf(scores)).cpu().numpy()
+        listed, values = top_lists(scores, on_device, config.top)
+        items[rows] = listed.cpu().numpy()
+        scores_out[rows] = values.cpu().numpy()
+        if progress is not None:
+            progress(len(rows))
 
 
 def masked_history(scores: torch.Tensor, inputs: Sequences, rows: np.ndarray) -> torch.Tensor:
@@ -155,7 +199,7 @@ def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: R
 
 
 @torch.no_grad()
-def sampled(score, targets: Targets, n_items: int, config: RankingConfig, seed: int, device) -> dict:
+def sampled(scorer: Scorer, targets: Targets, n_items: int, config: RankingConfig, seed: int, device) -> dict:
     """Metrics over the target and `sampled_negatives` uniform negatives per user, seeded;
     keys are prefixed `sampled(1+m)/` so they never pass for full-ranking figures."""
     m = config.sampled_negatives
@@ -163,7 +207,7 @@ def sampled(score, targets: Targets, n_items: int, config: RankingConfig, seed: 
     ranks = np.zeros(len(targets.targets), dtype=np.int64)
     for start in range(0, len(ranks), config.batch_size):
         rows = np.arange(start, min(len(ranks), start + config.batch_size))
-        scores = score(targets.inputs, rows).to(device).float()
+        scores = scorer.scores(targets.inputs, rows).to(device).float()
         target = torch.from_numpy(targets.targets[rows].astype(np.int64)).to(device)
         ranks[rows] = metrics.sampled_ranks(scores, target, torch.from_numpy(negatives[rows]).to(device)).cpu().numpy()
     return {f"sampled(1+{m})/{k}": v for k, v in metrics.means(metrics.per_user(ranks, config.ks)).items()}

@@ -262,7 +262,7 @@ def fit(
         }
         if epoch % config.eval_every == 0 or out_of_time or epoch == config.max_epochs:
             model.eval()
-            ranked = ranking.full_ranking(model.score, data.split.valid, n_items, rank, device)
+            ranked = ranking.full_ranking(model.scorer(), data.split.valid, n_items, rank, device)
             valid = ranking.report(ranked, data.split.valid, counts, rank)
             entry["valid"] = {k: v for k, v in valid.items() if "@" in k}
             current = valid.get(config.monitor)

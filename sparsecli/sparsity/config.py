@@ -33,6 +33,11 @@ class Structure(Enum):
     rows = "rows"  # whole output rows (neurons), with their bias
 
 
+class Refine(Enum):
+    none = "none"
+    dsnot = "dsnot"  # swap pruned and kept weights to cancel each row's expected error (Zhang et al. 2024)
+
+
 class Allocation(Enum):
     uniform = "uniform"  # every layer at the target: cannot collapse a layer
     global_ = "global"  # one ranking over all layers, each keeping >= min_density
@@ -88,6 +93,10 @@ class SparsityConfig:
     max_layer_sparsity: float = 0.99
     dampening: float = 0.01  # criterion=sparsegpt: lambda = dampening * mean diag(H), the paper's
     sparsegpt_block: int = 128  # criterion=sparsegpt: columns per lazy-update block, the paper's
+    refine: Refine = Refine.none  # dsnot: refine the criterion's mask without training
+    dsnot_cycles: int = 50  # refine=dsnot: swaps per row at most (the reference's max_cycle_time)
+    dsnot_threshold: float = 0.1  # refine=dsnot: stop a row once |expected error| <= this (update_threshold)
+    dsnot_var_power: float = 1.0  # refine=dsnot: growth ranks |W_ij E[x_j]| / Var[x_j]^this (pow_of_var_regrowing)
 
     def __post_init__(self) -> None:
         check(0 <= self.sparsity < 1, "sparsity.sparsity", f"must be in [0, 1), got {self.sparsity}", "pass e.g. 0.5")
@@ -136,6 +145,21 @@ class SparsityConfig:
                     f"{self.sparsegpt_block} is not a multiple of M={m}",
                     f"pass e.g. sparsity.sparsegpt_block={128 // m * m or m}",
                 )
+        if self.refine == Refine.dsnot:
+            check(
+                self.criterion != Criterion.sparsegpt,
+                "sparsity.refine",
+                "dsnot swaps the original weights, and sparsegpt has already rewritten the kept ones",
+                "pass sparsity.criterion=wanda (DSnoT's default start) or magnitude",
+            )
+            check(
+                self.structure in (Structure.unstructured, Structure.nm),
+                "sparsity.refine",
+                f"dsnot refines unstructured or N:M masks, not {self.structure.value}",
+                "pass sparsity.structure=unstructured or nm",
+            )
+            check(self.dsnot_cycles >= 0, "sparsity.dsnot_cycles", "must be >= 0", "pass e.g. 50")
+            check(self.dsnot_threshold >= 0, "sparsity.dsnot_threshold", "must be >= 0", "pass e.g. 0.1")
         check(
             not (self.structure == Structure.nm and self.allocation != Allocation.uniform),
             "sparsity.allocation",
@@ -220,4 +244,6 @@ class Dynamic(SparsityConfig):
 
 
 def criterion_needs_calibration(config: Optional[SparsityConfig]) -> bool:
-    return config is not None and config.criterion in (Criterion.wanda, Criterion.sparsegpt)
+    return config is not None and (
+        config.criterion in (Criterion.wanda, Criterion.sparsegpt) or config.refine == Refine.dsnot
+    )

@@ -38,10 +38,12 @@ def wanda(weight: torch.Tensor, input_sq_norms: torch.Tensor) -> torch.Tensor:
 
 class FeatureStats:
     """Running statistics of a layer's inputs over calibration tokens, in float32 whatever the
-    activations' dtype: sq_norms [in] (sum of x_j^2, for Wanda) and, when `hessian`, the Gram
-    matrix X^T X [in, in] (SparseGPT's H up to the factor 2/n, which cancels), and `tokens`."""
+    activations' dtype: sums [in] and sq_norms [in] (sums of x_j and x_j^2: Wanda's norms,
+    DSnoT's mean and variance) and, when `hessian`, the Gram matrix X^T X [in, in] (SparseGPT's
+    H up to the factor 2/n, which cancels), and `tokens`."""
 
     def __init__(self, features: int, hessian: bool = False, device: Optional[torch.device] = None):
+        self.sums = torch.zeros(features, dtype=torch.float32, device=device)
         self.sq_norms = torch.zeros(features, dtype=torch.float32, device=device)
         self.gram = torch.zeros(features, features, dtype=torch.float32, device=device) if hessian else None
         self.tokens = 0
@@ -49,7 +51,13 @@ class FeatureStats:
     def add(self, inputs: torch.Tensor) -> None:
         """inputs [..., in]: every leading position is one token."""
         x = inputs.detach().reshape(-1, inputs.shape[-1]).float()
+        self.sums += x.sum(dim=0)
         self.sq_norms += (x * x).sum(dim=0)
         if self.gram is not None:
             self.gram += x.T @ x
         self.tokens += x.shape[0]
+
+    def mean_var(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """E[x_j] and Var[x_j] over the tokens seen, float32 [in] each."""
+        mean = self.sums / max(self.tokens, 1)
+        return mean, (self.sq_norms / max(self.tokens, 1) - mean * mean).clamp_min(0.0)

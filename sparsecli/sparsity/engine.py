@@ -22,11 +22,12 @@ import torch
 from torch import nn
 
 from sparsecli.errors import ConfigError, InputError
-from sparsecli.sparsity import allocation, criteria, layers, masks, sparsegpt, structure
+from sparsecli.sparsity import allocation, criteria, dsnot, layers, masks, sparsegpt, structure
 from sparsecli.schema import check
 from sparsecli.sparsity.config import (
     Allocation,
     Criterion,
+    Refine,
     SparsityConfig,
     Structure,
     criterion_needs_calibration,
@@ -208,6 +209,18 @@ def _prune_layer(config, module, stats, sparsity: float, generator) -> torch.Ten
         layers.matrix(module).copy_(pruned.weight.to(module.weight.dtype))
         return pruned.keep
     keep = layer_mask(config, _scores(config, module, stats, generator), sparsity)
+    if config.refine == Refine.dsnot:
+        weight = layers.matrix(module)
+        keep = dsnot.refine(
+            weight,
+            keep,
+            *stats.mean_var(),
+            criteria.wanda(weight, stats.sq_norms),
+            parse_nm(config.nm) if config.structure == Structure.nm else None,
+            config.dsnot_cycles,
+            config.dsnot_threshold,
+            config.dsnot_var_power,
+        )
     masks.apply({"": module}, {"": keep})
     if config.structure == Structure.rows and getattr(module, "bias", None) is not None:
         module.bias.mul_(keep[:, 0].to(module.bias.dtype))  # a pruned neuron outputs nothing, not its bias

@@ -6,7 +6,7 @@ so the latest item always sits at the last position: [B, L] int64.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -38,12 +38,27 @@ def left_padded(seqs: Sequences, rows: np.ndarray, length: int, reserve: int = 0
 
 
 def item_scores(hidden: torch.Tensor, weights: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """hidden [B, d] @ weights [n_items, d].T (+ bias [n_items]): float32 [B, n_items], a new tensor.
-
-    (numpy's OpenBLAS computes this product alone about twice as fast as torch's MKL on AMD
-    EPYC, but its spinning threads then slow the ranking kernel: no gain end to end, measured.)"""
+    """hidden [B, d] @ weights [n_items, d].T (+ bias [n_items]): float32 [B, n_items], a new tensor."""
     scores = (hidden @ weights.T).float()
     return scores + bias.float() if bias is not None else scores
+
+
+class Scorer(NamedTuple):
+    """What ranking asks of a model (RecModel.scorer()).
+
+    users(seqs, rows) -> float [len(rows), d], user vectors; with `weights` (float
+    [n_items, d]) and `bias` ([n_items] or None) a user's scores are users @ weights.T + bias.
+    Without weights, users(...) gives the scores themselves, float [len(rows), n_items], as a
+    new tensor the ranking may overwrite."""
+
+    users: Callable[[Sequences, np.ndarray], torch.Tensor]
+    weights: Optional[torch.Tensor] = None
+    bias: Optional[torch.Tensor] = None
+
+    def scores(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        """float32 [len(rows), n_items], a new tensor."""
+        out = self.users(seqs, rows)
+        return out.float() if self.weights is None else item_scores(out, self.weights, self.bias)
 
 
 class RecModel(nn.Module):
@@ -78,6 +93,10 @@ class RecModel(nn.Module):
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 
+    def scorer(self) -> Scorer:
+        """How ranking scores this model's users: factored where the model is."""
+        return Scorer(self.score)
+
 
 class NextItemModel(RecModel):
     """Causal models (SASRec, GRU4Rec): the loss is taken at every position, each predicting
@@ -93,7 +112,13 @@ class NextItemModel(RecModel):
         """hidden(inputs)[:, -1], [B, d]; models may compute it with less work."""
         return self.hidden(inputs)[:, -1]
 
-    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+    def user_vectors(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        """The last position's hidden state: float [len(rows), d]."""
         device = next(self.parameters()).device
-        inputs = left_padded(seqs, rows, self.max_len, trim=True).to(device)
-        return item_scores(self.last_hidden(inputs), *self.output_weights())
+        return self.last_hidden(left_padded(seqs, rows, self.max_len, trim=True).to(device))
+
+    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        return self.scorer().scores(seqs, rows)
+
+    def scorer(self) -> Scorer:
+        return Scorer(self.user_vectors, *self.output_weights())

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sparsecli.recommend.data.types import Sequences
-from sparsecli.recommend.models.base import PAD, RecModel, item_scores, left_padded
+from sparsecli.recommend.models.base import PAD, RecModel, Scorer, left_padded
 from sparsecli.recommend.models.sasrec import Transformer
 
 
@@ -44,8 +44,14 @@ class BERT4Rec(RecModel):
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         return self.encoder.items.weight[1 : self.n_items + 1], self.bias
 
-    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
-        device = self.bias.device
+    def user_vectors(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        """The head's output at a [mask] appended after the history: float [len(rows), d]."""
         inputs = left_padded(seqs, rows, self.max_len, reserve=1, trim=True)
         inputs[:, -1] = self.mask_token
-        return item_scores(self.head(self.encoder.last(inputs.to(device))), *self.output_weights())
+        return self.head(self.encoder.last(inputs.to(self.bias.device)))
+
+    def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
+        return self.scorer().scores(seqs, rows)
+
+    def scorer(self) -> Scorer:
+        return Scorer(self.user_vectors, *self.output_weights())
