@@ -11,9 +11,11 @@ pruned Linear layers stored as CSR against dense.
 2. Cost (with --model): `sparse prune ... sparsity.criterion=wanda` at 50% on SciFact
    calibration documents: wall time per phase and peak resident memory, from the run's meta.json.
 3. CSR speed: a 4096 x 4096 Linear pruned by magnitude to 50..95%, batch 32, float32, the
-   configured threads: torch.sparse CSR product against dense F.linear, medians of --pairs
-   interleaved pairs (dense, CSR, dense, CSR, ...) after one unmeasured call of each. A ratio below 1 is a
-   slowdown and is reported as one.
+   configured threads (torch's and numba's): dense F.linear against two CSR products, torch.sparse
+   CSR (`to_sparse_csr()`) and ours (sparsity/csr.py CSRLinear, the numba kernel kernels/spmm.py,
+   bias-free like the others), medians of --pairs interleaved rounds (dense, torch CSR, ours,
+   dense, ...) after one unmeasured call of each. speedup_* is dense time / CSR time: below 1 the
+   CSR product is slower than dense, and is reported as such.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -84,35 +87,51 @@ def cost(model: str, data_root: str, threads: int) -> dict:
     }
 
 
+def _torch_csr(csr: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return (csr @ x.T).T
+
+
 def csr_speed(threads: int, pairs: int) -> list[dict]:
+    from sparsecli.kernels import set_threads
     from sparsecli.sparsity import structure
+    from sparsecli.sparsity.csr import CSRLinear, to_csr
 
     torch.set_num_threads(threads)
+    set_threads(threads)
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(4096, 4096, generator=generator)
     x = torch.randn(32, 4096, generator=generator)
     rows = []
     for sparsity in (0.5, 0.7, 0.8, 0.9, 0.95):
-        pruned = weight * structure.per_layer(weight.abs(), sparsity)
+        keep = structure.per_layer(weight.abs(), sparsity)
+        pruned = weight * keep
         csr = pruned.to_sparse_csr()
+        ours = CSRLinear(to_csr(pruned, keep))
+        products = {
+            "dense": partial(torch.nn.functional.linear, x, pruned),
+            "torch_csr": partial(_torch_csr, csr, x),
+            "ours": partial(ours, x),
+        }
+        times: dict[str, list[float]] = {label: [] for label in products}
         with torch.no_grad():
-            dense_out, sparse_out = torch.nn.functional.linear(x, pruned), (csr @ x.T).T
-            assert torch.allclose(dense_out, sparse_out, atol=1e-3)
-            dense_t, sparse_t = [], []
+            dense_out = products["dense"]()
+            for label in ("torch_csr", "ours"):  # the unmeasured call of each, checked
+                assert torch.allclose(dense_out, products[label](), atol=1e-3), label
             for _ in range(pairs):
-                start = time.perf_counter()
-                _ = torch.nn.functional.linear(x, pruned)
-                dense_t.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                _ = (csr @ x.T).T
-                sparse_t.append(time.perf_counter() - start)
-        dense_ms, sparse_ms = 1000 * statistics.median(dense_t), 1000 * statistics.median(sparse_t)
+                for label, product in products.items():
+                    start = time.perf_counter()
+                    product()
+                    times[label].append(time.perf_counter() - start)
+        ms = {label: 1000 * statistics.median(t) for label, t in times.items()}
         rows.append(
             {
                 "sparsity": sparsity,
-                "dense_ms": round(dense_ms, 3),
-                "csr_ms": round(sparse_ms, 3),
-                "speedup": round(dense_ms / sparse_ms, 2),  # < 1: CSR is slower
+                "dense_ms": round(ms["dense"], 3),
+                "torch_csr_ms": round(ms["torch_csr"], 3),
+                "ours_ms": round(ms["ours"], 3),
+                # < 1: slower than dense
+                "speedup_torch_csr": round(ms["dense"] / ms["torch_csr"], 2),
+                "speedup_ours": round(ms["dense"] / ms["ours"], 2),
             }
         )
     return rows

@@ -51,6 +51,20 @@ def test_magnitude_pruning_exports_a_plain_checkpoint(sparse, tiny_bert):
         assert (pruned(**inputs).logits - again(**inputs).logits).abs().max() == 0
 
 
+def test_the_csr_export_computes_what_the_pruned_checkpoint_does(sparse, tiny_bert):
+    from transformers import AutoModelForMaskedLM
+
+    from sparsecli.sparsity import csr
+
+    run = prune(sparse, tiny_bert, "sparsity.sparsity=0.9", "csr=true")
+    dense = AutoModelForMaskedLM.from_pretrained(run).eval()
+    swapped = AutoModelForMaskedLM.from_pretrained(run).eval()
+    assert len(csr.swap_in(swapped, run / "csr.safetensors")) == 13
+    inputs = {"input_ids": torch.tensor([[2, 7, 9, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    with torch.no_grad():
+        assert torch.allclose(dense(**inputs).logits, swapped(**inputs).logits, atol=1e-4)
+
+
 def test_n_m_pruning_is_valid_in_every_group(sparse, tiny_bert):
     run = prune(sparse, tiny_bert, "sparsity.structure=nm", "sparsity.nm=2:4")
     report = json.loads((run / "report.json").read_text())
@@ -88,6 +102,29 @@ def test_dsnot_refines_the_wanda_mask_at_the_same_sparsity(sparse, tiny_bert):
     assert before.keys() == after.keys() and any(not before[k].equal(after[k]) for k in before)
 
 
+def test_gradual_pruning_inside_self_distillation_reaches_the_target_with_zeros_kept(sparse, tiny_bert):
+    from safetensors.torch import load_file
+
+    from sparsecli.sparsity import masks
+
+    run = prune(
+        sparse, tiny_bert, "data=beir", f"data.path={TINY}", "sparsity=gradual", "sparsity.sparsity=0.7",
+        "sparsity.end=8", "sparsity.update_frequency=4", "recovery.steps=12", "recovery.n_docs=8",
+        "recovery.batch_size=4", "recovery.seq_len=32",
+    )  # fmt: skip
+    report = json.loads((run / "report.json").read_text())
+    assert abs(report["sparsity_of_targets"] - 0.7) < 1e-3
+    log = report["recovery"]["log"]
+    assert [e["step"] for e in log] == [10, 12] and log[-1]["sparsity"] == report["sparsity_of_targets"]
+    weights = load_file(run / "model.safetensors")
+    for name, keep in masks.load(run / "masks.safetensors").items():
+        assert (weights[f"{name}.weight"][~keep] == 0).all()
+    # one-shot masks stay fixed through recovery
+    fixed = prune(sparse, tiny_bert, "data=beir", f"data.path={TINY}", "sparsity.sparsity=0.5", "recovery.steps=3",
+                  "recovery.n_docs=4", "recovery.batch_size=4", "recovery.seq_len=16")  # fmt: skip
+    assert json.loads((fixed / "report.json").read_text())["sparsity_of_targets"] == 0.5
+
+
 def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(sparse, tiny_bert, runs):
     result = sparse("prune", f"checkpoint={tiny_bert}", "sparsity.sparsity=0.5", "sparsity.max_layer_sparsity=0.4")
     assert result.exit_code != 0
@@ -99,7 +136,10 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
     "args,where",
     [
         (["sparsity.criterion=wanda"], "data"),
-        (["sparsity=gradual"], "sparsity"),
+        (["sparsity=gradual"], "recovery.steps"),
+        (["sparsity=rigl"], "sparsity"),
+        (["recovery.steps=10"], "data"),
+        (["sparsity=gradual", "sparsity.criterion=wanda", "recovery.steps=2000"], "sparsity.criterion"),
         (["sparsity.structure=nm", "sparsity.nm=3:2"], "sparsity.nm"),
         (["sparsity.sparsity=1.5"], "sparsity.sparsity"),
         (["sparsity.structure=nm", "sparsity.allocation=erk"], "sparsity.allocation"),
@@ -120,9 +160,10 @@ def test_settings_that_cannot_work_are_one_line(sparse, tiny_bert, args, where):
 def test_same_seed_same_bytes(sparse, tiny_bert):
     args = ["sparsity.criterion=random", "seed=3"]
     first = prune(sparse, tiny_bert, *args)
-    before = (first / "model.safetensors").read_bytes()
+    names = ("model.safetensors", "masks.safetensors", "report.json")
+    before = [(first / name).read_bytes() for name in names]
     again = prune(sparse, tiny_bert, *args, "runtime.force=true")
-    assert again == first and (again / "model.safetensors").read_bytes() == before
+    assert again == first and [(again / name).read_bytes() for name in names] == before
 
 
 def test_calibration_leaves_padding_out_and_refuses_a_layer_that_never_runs(tiny_bert):

@@ -6,11 +6,15 @@ normal checkpoint folder that `sparse encode` reads like any other.
         sparsity.criterion=wanda                                                     # calibrated
     sparse prune checkpoint=<folder> data=scifact sparsity.criterion=sparsegpt sparsity.structure=nm
     sparse encode data=scifact encoder=splade encoder.model=runs/prune/<key>         # use it
+    sparse prune checkpoint=runs/train-rec/<key> sparsity.sparsity=0.5               # a recommender
+    sparse train-rec data=... model=... init=runs/prune/<key> trainer.max_epochs=0    # rank with it
 
 The run directory is itself the checkpoint: config.json, model.safetensors (zeros in place,
 no masks or `weight_orig` inside; loads strictly), the tokenizer's files, masks.safetensors
-(one bitmask per pruned layer, numpy.packbits) and report.json (sparsity per layer and in
-total, N:M validity, parameters, FLOPs per token).
+(one bitmask per pruned layer, numpy.packbits), report.json (sparsity per layer and in
+total, N:M validity, parameters, FLOPs per token) and, with csr=true, csr.safetensors. A train-rec run as the checkpoint gives
+a recommender folder instead (recommend/saved.py: model.json, model.safetensors, items.tsv,
+masks.safetensors, report.json), which `sparse train-rec init=` ranks and fine-tunes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from sparsecli.commands import Command
 from sparsecli.data.config import DataConfig
 from sparsecli.schema import MISSING, CommonConfig, check, path_field
 from sparsecli.sparsity.config import SparsityConfig, criterion_needs_calibration
+
+
+CSR = "csr.safetensors"
 
 
 @dataclass
@@ -39,13 +46,37 @@ class CalibrationConfig:
 
 
 @dataclass
+class RecoveryConfig:
+    """Self-distillation from the dense model on documents of the collection (data=), no labels
+    (sparsity/recovery.py). With sparsity=gradual, pruning runs inside these steps."""
+
+    steps: int = 0  # AdamW steps; 0 = none
+    lr: float = 5e-5  # a fine-tuning rate: the student starts at the teacher
+    n_docs: int = 1024  # documents drawn uniformly (seeded by recovery.seed)
+    seq_len: int = 128
+    batch_size: int = 8
+    seed: int = 1  # another draw than the calibration documents'
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 0, "recovery.steps", "must be >= 0", "pass 0 (none) or e.g. 300")
+        check(self.lr > 0, "recovery.lr", "must be > 0", "pass e.g. 5e-5")
+        for name in ("n_docs", "seq_len", "batch_size"):
+            check(getattr(self, name) >= 1, f"recovery.{name}", "must be >= 1", f"pass e.g. recovery.{name}=8")
+
+
+@dataclass
 class PruneJob(CommonConfig):
-    checkpoint: str = path_field(MISSING)  # a hub id, or a folder with config.json, weights and tokenizer
+    # a hub id, a folder with config.json, weights and tokenizer, or a train-rec run directory
+    checkpoint: str = path_field(MISSING)
     revision: Optional[str] = None  # a hub branch, tag or commit
     data: Optional[DataConfig] = None  # the collection calibration documents come from (wanda, sparsegpt)
     sparsity: SparsityConfig = MISSING  # oneshot (gradual and rigl run inside training)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     trust_remote_code: bool = False  # run code shipped with a hub model: only when you trust it
+    # Also write csr.safetensors: the pruned layers as CSR matrices (sparsity/csr.py), which
+    # csr.swap_in puts into a loaded model for CPU inference; worth it from about 80% sparsity.
+    csr: bool = False
 
 
 def inputs(conf: PruneJob) -> dict:
@@ -59,11 +90,38 @@ def inputs(conf: PruneJob) -> dict:
 def check_job(conf: PruneJob) -> None:
     from sparsecli.errors import ConfigError
 
-    if conf.sparsity.name != "oneshot":
+    if conf.sparsity.name == "rigl":
         raise ConfigError(
-            f"sparsity={conf.sparsity.name} prunes during training",
+            "sparsity=rigl grows weights by the gradient of a training loss",
             where="sparsity",
-            fix="pass sparsity=oneshot here; gradual and rigl schedules run inside `sparse train-rec`",
+            fix="pass sparsity=oneshot, or sparsity=gradual with recovery.steps",
+        )
+    if conf.sparsity.name == "gradual":
+        if conf.recovery.steps <= conf.sparsity.end:
+            raise ConfigError(
+                f"sparsity=gradual prunes during recovery, which must outlast sparsity.end={conf.sparsity.end}",
+                where="recovery.steps",
+                fix=f"pass recovery.steps={conf.sparsity.end + max(1, conf.sparsity.end // 2)} or more",
+            )
+        if criterion_needs_calibration(conf.sparsity):
+            raise ConfigError(
+                "gradual pruning ranks the training weights by magnitude",
+                where="sparsity.criterion",
+                fix="pass sparsity.criterion=magnitude (or random)",
+            )
+    if conf.recovery.steps and conf.data is None:
+        raise ConfigError("recovery distils on the collection's documents", where="data", fix="pass data=<collection>")
+    from sparsecli.recommend.saved import is_recommender
+
+    if is_recommender(conf.checkpoint) and conf.recovery.steps:
+        raise ConfigError(
+            "recovery distils a text encoder", where="recovery.steps", fix="fine-tune with `sparse train-rec init=`"
+        )
+    if is_recommender(conf.checkpoint) and criterion_needs_calibration(conf.sparsity):
+        raise ConfigError(
+            "a recommender is pruned without calibration here",
+            where="sparsity.criterion",
+            fix="pass sparsity.criterion=magnitude or random (and no sparsity.refine)",
         )
     if criterion_needs_calibration(conf.sparsity) and conf.data is None:
         raise ConfigError(
@@ -73,16 +131,16 @@ def check_job(conf: PruneJob) -> None:
         )
 
 
-def calibration_texts(conf: PruneJob) -> list[str]:
-    """n_samples documents drawn uniformly from the collection's non-empty ones in one pass
+def sample_texts(conf: PruneJob, size: int, seed: int) -> list[str]:
+    """`size` documents drawn uniformly from the collection's non-empty ones in one pass
     (reservoir sampling, Vitter's algorithm R, seeded), in collection order; title and text joined."""
     import numpy as np
 
     from sparsecli.data.source import open_source
 
-    rng = np.random.default_rng(conf.calibration.seed)
+    rng = np.random.default_rng(seed)
     chosen: list[tuple[int, str]] = []
-    size, seen = conf.calibration.n_samples, 0
+    seen = 0
     for doc in open_source(conf.data, conf.data_root).docs():
         text = " ".join(part for part in (doc.title, doc.text) if part.strip())
         if not text:
@@ -97,17 +155,18 @@ def calibration_texts(conf: PruneJob) -> list[str]:
     return [text for _, text in sorted(chosen)]
 
 
-def calibration_batches(conf: PruneJob, tokenizer, model) -> list[dict]:
-    """The calibration documents as model inputs, truncated to seq_len (and to the model's
-    positions); without a pad token (GPT-2) one document a batch, so nothing is padded."""
+def text_batches(conf: PruneJob, tokenizer, model, settings) -> list[dict]:
+    """Documents drawn by `settings` (calibration or recovery: n_samples or n_docs, seq_len,
+    batch_size, seed) as model inputs, truncated to seq_len (and to the model's positions);
+    without a pad token (GPT-2) one document a batch, so nothing is padded."""
     from sparsecli.errors import InputError
 
-    texts = calibration_texts(conf)
+    texts = sample_texts(conf, getattr(settings, "n_samples", getattr(settings, "n_docs", 0)), settings.seed)
     if not texts:
         raise InputError("the collection has no text to calibrate on", where="data", fix="choose another data=")
     limit = getattr(model.config, "max_position_embeddings", None)
-    length = min(conf.calibration.seq_len, limit) if limit else conf.calibration.seq_len
-    size = conf.calibration.batch_size if tokenizer.pad_token is not None else 1
+    length = min(settings.seq_len, limit) if limit else settings.seq_len
+    size = settings.batch_size if tokenizer.pad_token is not None else 1
     return [
         dict(tokenizer(texts[i : i + size], truncation=True, max_length=length, padding=size > 1, return_tensors="pt"))
         for i in range(0, len(texts), size)
@@ -115,26 +174,27 @@ def calibration_batches(conf: PruneJob, tokenizer, model) -> list[dict]:
 
 
 def body(run, conf: PruneJob) -> None:
-    import json
+    import copy
     import logging
     import os
 
     import torch
-    from safetensors.torch import save_file
 
     from sparsecli import ui
     from sparsecli.encode.lsr.config import Device, DType
     from sparsecli.encode.lsr.hf import LoadOptions, available, load_model_and_extra, load_tokenizer, model_kind
     from sparsecli.io.files import remove_path
     from sparsecli.kernels import set_threads
+    from sparsecli.recommend import saved
     from sparsecli.runs.rundir import WORK
-    from sparsecli.schema import as_dict
-    from sparsecli.sparsity import engine, masks
+    from sparsecli.sparsity import engine
 
     log = logging.getLogger("sparsecli")
     threads = set_threads(conf.runtime.threads)
     torch.set_num_threads(threads)
     run.uses_threads(threads)
+    if saved.is_recommender(conf.checkpoint):
+        return _prune_recommender(run, conf)
     options = available(
         conf.checkpoint, LoadOptions(conf.revision, DType.fp32, Device.cpu, False, conf.trust_remote_code), "checkpoint"
     )
@@ -145,58 +205,128 @@ def body(run, conf: PruneJob) -> None:
     batches = None
     if criterion_needs_calibration(conf.sparsity):
         with run.timer("calibration_data"):
-            batches = calibration_batches(conf, tokenizer, model)
+            batches = text_batches(conf, tokenizer, model, conf.calibration)
         tokens = sum(
             int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel() for b in batches
         )
         log.info("calibration: %d documents, %d tokens", sum(len(b["input_ids"]) for b in batches), tokens)
     model_params = sum(p.numel() for p in model.parameters())
-    with run.timer("prune"):
-        with ui.progress("prune", None, "layers") as bar:
-            result = engine.prune_model(
-                model,
-                conf.sparsity,
-                batches,
-                torch.Generator().manual_seed(conf.seed),
-                progress=lambda _: bar.advance(),
-            )
+    generator = torch.Generator().manual_seed(conf.seed)
+    teacher = copy.deepcopy(model) if conf.recovery.steps else None
+    result = None
+    if conf.sparsity.name == "oneshot":
+        with run.timer("prune"):
+            with ui.progress("prune", None, "layers") as bar:
+                result = engine.prune_model(model, conf.sparsity, batches, generator, progress=lambda _: bar.advance())
+    recovered = None
+    if conf.recovery.steps:
+        with run.timer("recovery_data"):
+            texts = text_batches(conf, tokenizer, model, conf.recovery)
+        with run.timer("recovery"):
+            result, recovered = _recover(conf, model, teacher, texts, result, generator)
     work = run.path / WORK
     remove_path(work)
     with run.timer("write"):
         model.save_pretrained(work / "export", safe_serialization=True)
         tokenizer.save_pretrained(work / "export")
         _keep_extra_tensors(conf.checkpoint, extra, work / "export" / "model.safetensors")
+        if conf.csr:
+            from sparsecli.sparsity import csr
+
+            csr.export({name: model.get_submodule(name) for name in result.masks}, result.masks, work / "export" / CSR)
         for item in sorted((work / "export").iterdir()):
             with run.writing(item.name) as tmp:
                 os.replace(item, tmp)
-        shapes = {name: list(keep.shape) for name, keep in result.masks.items()}
-        with run.writing("masks.safetensors") as tmp:
-            save_file(
-                masks.pack(result.masks),
-                str(tmp),
-                metadata={"shapes": json.dumps(shapes, sort_keys=True), "layout": "[out, in]"},
-            )
-        target_params = sum(r.params for r in result.report)
-        kept = sum(r.kept for r in result.report)
-        model_sparsity = (target_params - kept) / model_params
-        run.write_json(
-            "report.json",
-            {
-                "sparsity": as_dict(conf.sparsity),
-                "target_layers": len(result.report),
-                "target_params": target_params,
-                "kept_params": kept,
-                "sparsity_of_targets": result.sparsity,
-                "sparsity_of_model": model_sparsity,
-                "model_params": model_params,
-                # a Linear layer does 2 FLOPs (multiply, add) per kept weight per token
-                "linear_flops_per_token": {"dense": 2 * target_params, "pruned": 2 * kept},
-                "layers": [r._asdict() for r in result.report],
-            },
-        )
+        _write_masks_and_report(run, conf, result, model_params, recovered)
     remove_path(work)
+
+
+def _recover(conf: PruneJob, model, teacher, batches, result, generator):
+    """Self-distillation with the one-shot masks fixed, or with gradual pruning inside it.
+    Returns (the engine's result for the masks in force at the end, recovery.Recovered)."""
+    from sparsecli import ui
+    from sparsecli.sparsity import engine, layers, recovery, schedules
+
+    sp = conf.sparsity
+    modules = layers.targets(model, sp.include, sp.ignore)
+    state = {"result": result}
+    updates = set(schedules.update_steps(sp.start, sp.end, sp.update_frequency)) if sp.name == "gradual" else set()
+
+    def masks_at(step: int):
+        if state["result"] is not None and step == 0 and not updates:
+            return state["result"].masks  # one-shot: fixed from the start
+        if step not in updates:
+            return None
+        level = schedules.gradual(
+            step, sp.init_sparsity, sp.target(), sp.start, sp.end, sp.update_frequency, sp.exponent
+        )
+        state["result"] = engine.prune_model(model, sp, None, generator, sparsity=level)
+        return state["result"].masks
+
+    with ui.progress("recover", conf.recovery.steps, "steps") as bar:
+
+        def advance(loss: float) -> None:
+            bar.advance()
+            bar.note(f"loss {loss:.4f}")
+
+        recovered = recovery.distill(
+            model, teacher, batches, conf.recovery.steps, conf.recovery.lr, masks_at, modules, advance
+        )
+    return state["result"], recovered
+
+
+def _prune_recommender(run, conf: PruneJob) -> None:
+    """A train-rec run's model pruned (no calibration), written as a recommender folder."""
+    import shutil
+
+    import torch
+
+    from sparsecli.recommend import saved, train
+    from sparsecli.sparsity import engine
+
+    with run.timer("load"):
+        start = saved.load(conf.checkpoint, "checkpoint")
+    model = start.model
+    with run.timer("prune"):
+        result = engine.prune_model(model, conf.sparsity, None, torch.Generator().manual_seed(conf.seed))
+    with run.timer("write"):
+        with run.writing(saved.WEIGHTS) as tmp:
+            train.save_weights(tmp, model)
+        saved.write_info(run, start.config, int(start.info["n_items"]))
+        with run.writing(saved.ITEMS) as tmp:
+            shutil.copyfile(f"{conf.checkpoint}/{saved.ITEMS}", tmp)
+        _write_masks_and_report(run, conf, result, sum(p.numel() for p in model.parameters()))
+
+
+def _write_masks_and_report(run, conf: PruneJob, result, model_params: int, recovered=None) -> None:
+    import logging
+
+    from sparsecli.schema import as_dict
+    from sparsecli.sparsity import masks
+
+    with run.writing("masks.safetensors") as tmp:
+        masks.save(tmp, result.masks)
+    target_params = sum(r.params for r in result.report)
+    kept = sum(r.kept for r in result.report)
+    model_sparsity = (target_params - kept) / model_params
+    run.write_json(
+        "report.json",
+        {
+            "sparsity": as_dict(conf.sparsity),
+            "target_layers": len(result.report),
+            "target_params": target_params,
+            "kept_params": kept,
+            "sparsity_of_targets": result.sparsity,
+            "sparsity_of_model": model_sparsity,
+            "model_params": model_params,
+            # a Linear layer does 2 FLOPs (multiply, add) per kept weight per token
+            "linear_flops_per_token": {"dense": 2 * target_params, "pruned": 2 * kept},
+            "layers": [r._asdict() for r in result.report],
+            **({"recovery": {**recovered._asdict(), "settings": as_dict(conf.recovery)}} if recovered else {}),
+        },
+    )
     worst = max(result.report, key=lambda r: r.sparsity)
-    log.info(
+    logging.getLogger("sparsecli").info(
         "pruned %d layers to %.2f%% (model %.2f%%); most pruned: %s at %.2f%%",
         len(result.report), 100 * result.sparsity, 100 * model_sparsity, worst.name, 100 * worst.sparsity,
     )  # fmt: skip

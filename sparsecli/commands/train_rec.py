@@ -4,6 +4,7 @@
     sparse train-rec data=p5-beauty model=sasrec loss=gbce data_root=../shared/data
     sparse train-rec data=ml-100k model=ease data_root=../shared/data           # closed form
     sparse train-rec data=ml-100k model=sasrec trainer=baby data_root=../shared/data  # a minute on a laptop
+    sparse train-rec data=ml-100k model=sasrec init=runs/prune/<key> trainer.max_epochs=0 ...  # evaluate a pruned model
     sparse eval search_run=runs/train-rec/<key> eval=rec                       # the same figures via ir-measures
 
 Writes model.safetensors (+ model.json, items.tsv), metrics.json, train_log.jsonl, dataset.json,
@@ -15,13 +16,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from sparsecli.commands import Command
 from sparsecli.recommend.config import RankingConfig, TrainerConfig
 from sparsecli.recommend.data.config import RecDataConfig
 from sparsecli.recommend.losses import LossConfig
 from sparsecli.recommend.models.config import ModelConfig
-from sparsecli.schema import MISSING, CommonConfig
+from sparsecli.schema import MISSING, CommonConfig, path_field
 
 TAG = "sparsecli"
 
@@ -33,6 +35,9 @@ class TrainRecJob(CommonConfig):
     loss: LossConfig = MISSING  # ce, sampled_softmax, bce, gbce, bpr (neural models)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     rank: RankingConfig = field(default_factory=RankingConfig)
+    # A train-rec or prune run directory to start from (same model settings and data): its
+    # weights, and its masks kept applied through training; trainer.max_epochs=0 evaluates it.
+    init: Optional[str] = path_field(None)
     # The `sparsity` group (masks and schedules, with `sparse prune`) attaches through
     # train.fit's after_step hook.
 
@@ -70,6 +75,12 @@ def check(conf: TrainRecJob) -> None:
                 where=f"{group}.name",
                 fix=f"choose the {group} with {group}=<option> and leave {group}.name alone",
             )
+    if conf.init is not None and not conf.model.neural:
+        raise ConfigError(
+            f"model={conf.model.name} is fitted in closed form, not from saved weights",
+            where="init",
+            fix="drop init, or choose a neural model",
+        )
     if conf.loss is None and conf.model.neural:
         raise ConfigError(f"model={conf.model.name} needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
     if conf.trainer.monitor not in conf.rank.measures():
@@ -90,9 +101,9 @@ def body(run, conf: TrainRecJob) -> None:
     from sparsecli.io.files import remove_path
     from sparsecli.kernels import set_threads
     from sparsecli.recommend import data as rec_data
-    from sparsecli.recommend import export, ranking, train
+    from sparsecli.recommend import export, ranking, saved, train
     from sparsecli.runs.rundir import WORK
-    from sparsecli.schema import as_dict
+    from sparsecli.sparsity import masks
 
     log = logging.getLogger("sparsecli")
     # Byte-identical results hold for one device and one thread count: BLAS sums in another order otherwise.
@@ -132,10 +143,23 @@ def body(run, conf: TrainRecJob) -> None:
     work = run.path / WORK
     work.mkdir(exist_ok=True)
     trained = None
+    kept, after_step = {}, None
+    if conf.init is not None:
+        start = saved.load(conf.init, "init")
+        saved.check_fits(start, conf.model, n_items, "init")
+        model.load_state_dict(start.model.state_dict())
+        kept = start.masks
+        if kept:  # a pruned model stays pruned: its zeros are restored after every step
+            modules = {name: model.get_submodule(name) for name in kept}
+            masks.apply(modules, kept)
+            after_step = lambda model, step: masks.apply(modules, kept)  # noqa: E731
+        log.info("init=%s: %s weights", conf.init, f"pruned ({len(kept)} layers)" if kept else "dense")
     with run.timer("train"):
-        if model.neural:
+        if model.neural and conf.trainer.max_epochs == 0:
+            log.info("trainer.max_epochs=0: evaluating the initial weights")
+        elif model.neural:
             trained = train.fit(
-                model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress,
+                model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress, after_step=after_step,
                 after_epoch=lambda epoch: run.checkpoint(epoch, conf.trainer.max_epochs, "epochs"),
             )  # fmt: skip
         else:
@@ -170,7 +194,10 @@ def body(run, conf: TrainRecJob) -> None:
                 export.write_split(tmp, ranked, getattr(data.split, name), data.users, data.items, TAG)
         with run.writing("model.safetensors") as tmp:
             train.save_weights(tmp, model)
-        run.write_json("model.json", {"model": as_dict(conf.model), "n_items": n_items, "items": "items.tsv"})
+        saved.write_info(run, conf.model, n_items)
+        if kept:
+            with run.writing(saved.MASKS) as tmp:
+                masks.save(tmp, kept)
         with run.writing("items.tsv") as tmp:
             tmp.write_text("".join(f"{i}\t{t}\n" for i, t in enumerate(data.items)), encoding="utf-8")
         run.write_json("dataset.json", stats)

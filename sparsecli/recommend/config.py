@@ -38,7 +38,7 @@ class TrainerConfig:
     warmup_steps: int = 0
     schedule: Schedule = Schedule.constant
     grad_clip: float = 0.0  # max gradient norm; 0 = off, as SASRec and RecBole train
-    max_epochs: int = 200
+    max_epochs: int = 200  # 0: no training, evaluate the initial weights (init=)
     eval_every: int = 1  # epochs between validations
     patience: int = 10  # validations without improvement before stopping
     monitor: str = "NDCG@10"  # the validation metric early stopping and model selection follow
@@ -47,8 +47,9 @@ class TrainerConfig:
     max_wall_s: Optional[float] = None
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_epochs", "eval_every", "patience"):
+        for name in ("batch_size", "eval_every", "patience"):
             check(getattr(self, name) >= 1, f"trainer.{name}", "must be >= 1", f"pass e.g. trainer.{name}=10")
+        check(self.max_epochs >= 0, "trainer.max_epochs", "must be >= 0 (0: evaluate only)", "pass e.g. 200")
         check(self.bucket >= 0, "trainer.bucket", "must be >= 0", "pass 0 (off) or e.g. 64")
         check(self.lr > 0, "trainer.lr", "must be > 0", "pass e.g. 1e-3")
         check(self.weight_decay >= 0, "trainer.weight_decay", "must be >= 0", "pass e.g. 0.0")

@@ -84,3 +84,25 @@ def pack(masks: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def unpack(bits: torch.Tensor, shape: tuple) -> torch.Tensor:
     count = int(np.prod(shape))
     return torch.from_numpy(np.unpackbits(bits.numpy(), count=count).astype(bool).reshape(shape))
+
+
+def save(path, masks: Mapping[str, torch.Tensor]) -> None:
+    """The masks as one safetensors file of bitmasks (pack), in [out, in] layout, with their
+    shapes as the one metadata key (safetensors writes several keys in no fixed order)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    shapes = {name: list(keep.shape) for name, keep in masks.items()}
+    save_file(pack(masks), str(path), metadata={"shapes": json.dumps(shapes, sort_keys=True)})
+
+
+def load(path) -> dict[str, torch.Tensor]:
+    """What save wrote: {name: bool keep [out, in]}."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        shapes = json.loads(handle.metadata()["shapes"])
+        return {name: unpack(handle.get_tensor(name), tuple(shape)) for name, shape in shapes.items()}

@@ -1,0 +1,110 @@
+"""A trained recommender as a folder: what `sparse train-rec` writes and `sparse prune` and
+`train-rec init=` read.
+
+    model.json          {"model": <the model config>, "n_items": N, "items": "items.tsv"}
+    model.safetensors   the weights (train.save_weights)
+    items.tsv           item number <TAB> original item id
+    masks.safetensors   (a pruned model) one bitmask per pruned layer (sparsity/masks.py)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+MODEL_JSON, WEIGHTS, ITEMS, MASKS = "model.json", "model.safetensors", "items.tsv", "masks.safetensors"
+
+
+class Saved(NamedTuple):
+    model: object  # RecModel, in eval mode
+    config: object  # its ModelConfig
+    info: dict  # model.json
+    masks: dict  # layer name -> bool keep [out, in]; empty unless pruned
+
+
+def is_recommender(folder: str) -> bool:
+    """Whether `folder` holds a saved recommender (its model.json names n_items)."""
+    path = Path(folder) / MODEL_JSON
+    if not path.is_file():
+        return False
+    try:
+        return "n_items" in json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return False
+
+
+def model_config(info: dict, where: str):
+    """The ModelConfig a model.json records. Raises InputError naming the file."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sparsecli.errors import InputError
+    from sparsecli.schema import OPTIONS
+
+    recorded = dict(info.get("model") or {})
+    cls = OPTIONS["model"].get(recorded.get("name"))
+    if cls is None:
+        raise InputError(
+            f"model {recorded.get('name')!r} is not a model option", where=where, fix="point at a train-rec run"
+        )
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), recorded))
+    except (OmegaConfBaseException, ValueError) as err:
+        raise InputError(f"unreadable model settings ({err})", where=where, fix="point at a train-rec run") from None
+
+
+def load(folder: str, field: str) -> Saved:
+    """The model saved in `folder`, with its masks if it was pruned. `field` names the config
+    field that gave the folder, for errors. Raises InputError (missing or unreadable files)."""
+    import torch
+    from safetensors import SafetensorError
+
+    from sparsecli.errors import InputError
+    from sparsecli.recommend.train import load_weights
+    from sparsecli.sparsity import masks
+
+    root = Path(folder)
+    for name in (MODEL_JSON, WEIGHTS):
+        if not (root / name).is_file():
+            raise InputError(f"{root / name} is missing", where=field, fix="point at a train-rec or prune run")
+    info = json.loads((root / MODEL_JSON).read_text(encoding="utf-8"))
+    config = model_config(info, str(root / MODEL_JSON))
+    torch.manual_seed(0)  # the weights are overwritten; the seed only keeps building quiet and fixed
+    model = config.build(int(info["n_items"]))
+    try:
+        load_weights(root / WEIGHTS, model)
+    except (RuntimeError, SafetensorError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise InputError(f"{root / WEIGHTS} does not fit model.json ({first})", where=field, fix="rerun it") from None
+    kept = masks.load(root / MASKS) if (root / MASKS).is_file() else {}
+    return Saved(model.eval(), config, info, kept)
+
+
+def check_fits(saved: Saved, config, n_items: int, field: str) -> None:
+    """Refuse a saved model whose settings or catalogue differ from this run's (ConfigError)."""
+    from sparsecli.errors import ConfigError
+    from sparsecli.schema import as_dict
+
+    ours, theirs = as_dict(config), as_dict(saved.config)
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differ:
+        raise ConfigError(
+            "the saved model has other settings: "
+            + ", ".join(f"model.{k}={theirs.get(k)} there, {ours.get(k)} here" for k in differ),
+            where=field,
+            fix="pass the saved model's settings (model=... and its fields)",
+        )
+    if int(saved.info["n_items"]) != n_items:
+        raise ConfigError(
+            f"the saved model ranks {saved.info['n_items']} items, this data has {n_items}",
+            where=field,
+            fix="pass the data= (and filters) it was trained on",
+        )
+
+
+def write_info(run, config, n_items: int, extra: Optional[dict] = None) -> None:
+    """model.json into `run` (a RunDir)."""
+    from sparsecli.schema import as_dict
+
+    run.write_json(MODEL_JSON, {"model": as_dict(config), "n_items": n_items, "items": ITEMS, **(extra or {})})

@@ -1,0 +1,48 @@
+"""`sparse prune` on a train-rec checkpoint, then `train-rec init=` ranks with the pruned model
+(max_epochs=0) or fine-tunes it with its zeros kept, and `sparse eval` reads both runs."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import error_line
+from test_rec import rule_data, train
+
+
+def test_a_pruned_recommender_is_ranked_and_fine_tuned_with_its_zeros_kept(sparse, tmp_path):
+    from safetensors.torch import load_file
+
+    from sparsecli.sparsity import masks
+
+    data = rule_data(tmp_path / "rule")
+    dense = train(sparse, data, "trainer.max_epochs=20").run_dir
+    pruned = sparse("prune", f"checkpoint={dense}", "sparsity.sparsity=0.5", "runtime.threads=1")
+    assert pruned.exit_code == 0, pruned.stderr
+    report = json.loads((pruned.run_dir / "report.json").read_text())
+    # SASRec's Linear layers: attention out_proj, the feed-forward pair (its item table is an Embedding)
+    assert report["target_layers"] == 3 and report["sparsity_of_targets"] == 0.5
+    assert (pruned.run_dir / "items.tsv").read_bytes() == (dense / "items.tsv").read_bytes()
+
+    ranked = train(sparse, data, f"init={pruned.run_dir}", "trainer.max_epochs=0").run_dir
+    weights, kept = load_file(ranked / "model.safetensors"), masks.load(ranked / "masks.safetensors")
+    assert weights.keys() == load_file(pruned.run_dir / "model.safetensors").keys()
+    for name, keep in kept.items():
+        assert ((weights[f"{name}.weight"] != 0) == keep).all()
+    tuned = train(sparse, data, f"init={pruned.run_dir}", "trainer.max_epochs=3").run_dir
+    weights = load_file(tuned / "model.safetensors")
+    for name, keep in kept.items():
+        assert (weights[f"{name}.weight"][~keep] == 0).all()  # training moved none of them
+    for run in (dense, ranked, tuned):
+        evaluated = sparse("eval", f"search_run={run}", "eval=rec")
+        assert evaluated.exit_code == 0, evaluated.stderr
+
+
+def test_a_saved_model_with_other_settings_is_refused_in_one_line(sparse, tmp_path):
+    data = rule_data(tmp_path / "rule")
+    dense = train(sparse, data, "trainer.max_epochs=1").run_dir
+    result = sparse(
+        "train-rec", "data=atomic", f"data.path={data}", "data.file=rule.inter", "model=sasrec", f"init={dense}"
+    )
+    assert result.exit_code != 0 and "init" in error_line(result) and "model.dim=16 there" in error_line(result)
+    calibrated = sparse("prune", f"checkpoint={dense}", "sparsity.criterion=wanda")
+    assert calibrated.exit_code != 0 and "sparsity.criterion" in error_line(calibrated)
