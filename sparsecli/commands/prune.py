@@ -33,7 +33,7 @@ CSR = "csr.safetensors"
 
 @dataclass
 class CalibrationConfig:
-    """Documents of the collection (data=) that Wanda's and SparseGPT's statistics are taken on."""
+    """Documents of the collection (data=) that Wanda's, SparseGPT's and DSnoT's statistics are taken on."""
 
     n_samples: int = 128  # Wanda's and SparseGPT's 128 calibration sequences
     seq_len: int = 256  # tokens per sample: the document length SPLADE encodes
@@ -69,8 +69,9 @@ class PruneJob(CommonConfig):
     # a hub id, a folder with config.json, weights and tokenizer, or a train-rec run directory
     checkpoint: str = path_field(MISSING)
     revision: Optional[str] = None  # a hub branch, tag or commit
-    data: Optional[DataConfig] = None  # the collection calibration documents come from (wanda, sparsegpt)
-    sparsity: SparsityConfig = MISSING  # oneshot (gradual and rigl run inside training)
+    # the collection whose documents calibrate (wanda, sparsegpt, refine=dsnot) and recover
+    data: Optional[DataConfig] = None
+    sparsity: SparsityConfig = MISSING  # oneshot; gradual with recovery.steps (rigl runs inside train-rec)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     trust_remote_code: bool = False  # run code shipped with a hub model: only when you trust it
@@ -96,6 +97,23 @@ def check_job(conf: PruneJob) -> None:
             where="sparsity",
             fix="pass sparsity=oneshot, or sparsity=gradual with recovery.steps",
         )
+    from sparsecli.recommend.saved import is_recommender
+    from sparsecli.sparsity.config import Criterion, Refine, Structure
+
+    calibrated = criterion_needs_calibration(conf.sparsity)
+    # which field asks for calibration: the criterion, or a refinement of a criterion that does not
+    asker = (
+        "sparsity.criterion" if conf.sparsity.criterion in (Criterion.wanda, Criterion.sparsegpt) else "sparsity.refine"
+    )
+    if is_recommender(conf.checkpoint):
+        for wrong, where, fix in (
+            (conf.recovery.steps, "recovery.steps", "fine-tune with `sparse train-rec init=<this prune run>`"),
+            (calibrated, asker, "pass sparsity.criterion=magnitude or random, and no sparsity.refine"),
+            (conf.csr, "csr", "drop csr=true: the CSR export serves text encoders"),
+            (conf.sparsity.name != "oneshot", "sparsity", "pass sparsity=oneshot"),
+        ):
+            if wrong:
+                raise ConfigError("a recommender is pruned once, without calibration, here", where=where, fix=fix)
     if conf.sparsity.name == "gradual":
         if conf.recovery.steps <= conf.sparsity.end:
             raise ConfigError(
@@ -103,29 +121,24 @@ def check_job(conf: PruneJob) -> None:
                 where="recovery.steps",
                 fix=f"pass recovery.steps={conf.sparsity.end + max(1, conf.sparsity.end // 2)} or more",
             )
-        if criterion_needs_calibration(conf.sparsity):
+        if conf.sparsity.criterion != Criterion.magnitude or conf.sparsity.refine != Refine.none:
+            # random scores redrawn at each update would not nest: pruned weights would come back
             raise ConfigError(
-                "gradual pruning ranks the training weights by magnitude",
-                where="sparsity.criterion",
-                fix="pass sparsity.criterion=magnitude (or random)",
+                "gradual pruning ranks the weights being trained by magnitude",
+                where="sparsity.criterion" if conf.sparsity.criterion != Criterion.magnitude else "sparsity.refine",
+                fix="pass sparsity.criterion=magnitude and no sparsity.refine",
             )
+    if conf.recovery.steps and conf.sparsity.structure == Structure.rows:
+        raise ConfigError(
+            "recovery keeps pruned weights at zero, not a pruned neuron's bias, which would train back",
+            where="sparsity.structure",
+            fix="recover an unstructured, N:M or block mask",
+        )
     if conf.recovery.steps and conf.data is None:
         raise ConfigError("recovery distils on the collection's documents", where="data", fix="pass data=<collection>")
-    from sparsecli.recommend.saved import is_recommender
-
-    if is_recommender(conf.checkpoint) and conf.recovery.steps:
+    if calibrated and conf.data is None:
         raise ConfigError(
-            "recovery distils a text encoder", where="recovery.steps", fix="fine-tune with `sparse train-rec init=`"
-        )
-    if is_recommender(conf.checkpoint) and criterion_needs_calibration(conf.sparsity):
-        raise ConfigError(
-            "a recommender is pruned without calibration here",
-            where="sparsity.criterion",
-            fix="pass sparsity.criterion=magnitude or random (and no sparsity.refine)",
-        )
-    if criterion_needs_calibration(conf.sparsity) and conf.data is None:
-        raise ConfigError(
-            f"criterion {conf.sparsity.criterion.value} needs calibration documents",
+            f"{asker}={getattr(conf.sparsity, asker.split('.')[1]).value} needs calibration documents",
             where="data",
             fix="pass data=<collection>, e.g. data=scifact data_root=../shared/data",
         )
@@ -222,6 +235,7 @@ def body(run, conf: PruneJob) -> None:
     if conf.recovery.steps:
         with run.timer("recovery_data"):
             texts = text_batches(conf, tokenizer, model, conf.recovery)
+        torch.manual_seed(conf.seed)  # dropout in the student
         with run.timer("recovery"):
             result, recovered = _recover(conf, model, teacher, texts, result, generator)
     work = run.path / WORK
@@ -251,6 +265,8 @@ def _recover(conf: PruneJob, model, teacher, batches, result, generator):
     modules = layers.targets(model, sp.include, sp.ignore)
     state = {"result": result}
     updates = set(schedules.update_steps(sp.start, sp.end, sp.update_frequency)) if sp.name == "gradual" else set()
+    if updates and sp.start > 0 and sp.init_sparsity > 0:
+        updates.add(0)  # init_sparsity is in force before `start` too
 
     def masks_at(step: int):
         if state["result"] is not None and step == 0 and not updates:
@@ -267,7 +283,7 @@ def _recover(conf: PruneJob, model, teacher, batches, result, generator):
 
         def advance(loss: float) -> None:
             bar.advance()
-            bar.note(f"loss {loss:.4f}")
+            bar.note(f"loss {loss:.3g}")
 
         recovered = recovery.distill(
             model, teacher, batches, conf.recovery.steps, conf.recovery.lr, masks_at, modules, advance
@@ -385,7 +401,7 @@ def summary(run) -> dict:
 
 COMMAND = Command(
     name="prune",
-    help="Prune a model's Linear layers once (sparsity=oneshot) and save it as a checkpoint folder.",
+    help="Prune a model's Linear layers (once, or gradually while distilling) and save it as a checkpoint folder.",
     order=60,
     schema=PruneJob,
     body=body,

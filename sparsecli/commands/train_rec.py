@@ -75,6 +75,12 @@ def check(conf: TrainRecJob) -> None:
                 where=f"{group}.name",
                 fix=f"choose the {group} with {group}=<option> and leave {group}.name alone",
             )
+    if conf.trainer.max_epochs == 0 and conf.init is None and conf.model.neural:
+        raise ConfigError(
+            "trainer.max_epochs=0 would rank with untrained weights",
+            where="trainer.max_epochs",
+            fix="pass init=<train-rec or prune run>, or max_epochs >= 1",
+        )
     if conf.init is not None and not conf.model.neural:
         raise ConfigError(
             f"model={conf.model.name} is fitted in closed form, not from saved weights",
@@ -146,7 +152,7 @@ def body(run, conf: TrainRecJob) -> None:
     kept, after_step = {}, None
     if conf.init is not None:
         start = saved.load(conf.init, "init")
-        saved.check_fits(start, conf.model, n_items, "init")
+        saved.check_fits(start, conf.init, conf.model, data.items, "init")
         model.load_state_dict(start.model.state_dict())
         kept = start.masks
         if kept:  # a pruned model stays pruned: its zeros are restored after every step

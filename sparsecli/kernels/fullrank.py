@@ -34,8 +34,10 @@ def rank_block(scores, users, indptr, history, targets, k, out_rank, out_items, 
 
     scores float32 [B, N], C-contiguous, overwritten: row i is user users[i]'s scores, and
     that user's history (items history[indptr[u]:indptr[u + 1]]) is set to -inf first; pass
-    an indptr of zeros to mask nothing. targets int64 [U]; k <= N. Writes row users[i] of
-    out_rank int64 [U], out_items int32 [U, k] (-1 past the end), out_scores float32 [U, k].
+    an indptr of zeros to mask nothing. targets int64 [U]; k >= 1 (lists shorter than k end
+    in item -1, score -inf). Writes row users[i] of out_rank int64 [U], out_items int32 [U, k],
+    out_scores float32 [U, k]. Item numbers (history, targets) must be < N: not checked here.
+    A listed score of -0.0 is written as 0.0 (the device path keeps -0.0: same ranking).
     """
     n_items = scores.shape[1]
     heap = np.empty(k, dtype=np.uint64)

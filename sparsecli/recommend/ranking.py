@@ -97,14 +97,14 @@ def full_ranking(
     by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")
     batches = [np.sort(by_length[s : s + config.batch_size]) for s in range(0, m, config.batch_size)]
     if kernel if kernel is not None else device.type == "cpu":
-        _rank_on_cpu(scorer, targets, config, batches, progress, (ranks, items, scores_out))
+        _rank_on_cpu(scorer, targets, n_items, config, batches, progress, (ranks, items, scores_out))
     else:
         _rank_on_device(scorer, targets, config, device, batches, progress, (ranks, items, scores_out))
     masked = int(history_hits(targets.inputs, targets.targets).sum()) if config.mask_history else 0
     return Ranked(ranks, items, scores_out, masked)
 
 
-def _rank_on_cpu(scorer: Scorer, targets: Targets, config: RankingConfig, batches, progress, out) -> None:
+def _rank_on_cpu(scorer: Scorer, targets: Targets, n_items: int, config: RankingConfig, batches, progress, out) -> None:
     # Threads of our own rather than each library's: torch's, BLAS's and numba's pools spin
     # while waiting and slow each other down when they alternate on 2 cores (measured: the
     # p5-beauty test set took 3.3 s that way and 1.6 s this way).
@@ -134,6 +134,8 @@ def _rank_on_cpu(scorer: Scorer, targets: Targets, config: RankingConfig, batche
             block = users.numpy() @ items_t
             if bias is not None:
                 block += bias
+        if block.shape[1] != n_items:  # the kernel indexes rows by item number unchecked
+            raise ValueError(f"the model scored {block.shape[1]} items, the data has {n_items}")
         rank_block(block, rows.astype(np.int64), indptr, history, target, config.top, *out)
         return len(rows)
 

@@ -34,8 +34,8 @@ def is_recommender(folder: str) -> bool:
         return False
 
 
-def model_config(info: dict, where: str):
-    """The ModelConfig a model.json records. Raises InputError naming the file."""
+def model_config(info: dict, path: Path, where: str):
+    """The ModelConfig a model.json (at `path`) records. Raises InputError naming the file."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -46,12 +46,14 @@ def model_config(info: dict, where: str):
     cls = OPTIONS["model"].get(recorded.get("name"))
     if cls is None:
         raise InputError(
-            f"model {recorded.get('name')!r} is not a model option", where=where, fix="point at a train-rec run"
+            f"{path}: model {recorded.get('name')!r} is not a model option", where=where, fix="point at a train-rec run"
         )
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), recorded))
     except (OmegaConfBaseException, ValueError) as err:
-        raise InputError(f"unreadable model settings ({err})", where=where, fix="point at a train-rec run") from None
+        raise InputError(
+            f"{path}: unreadable model settings ({err})", where=where, fix="point at a train-rec run"
+        ) from None
 
 
 def load(folder: str, field: str) -> Saved:
@@ -65,24 +67,43 @@ def load(folder: str, field: str) -> Saved:
     from sparsecli.sparsity import masks
 
     root = Path(folder)
-    for name in (MODEL_JSON, WEIGHTS):
+    for name in (MODEL_JSON, WEIGHTS, ITEMS):
         if not (root / name).is_file():
             raise InputError(f"{root / name} is missing", where=field, fix="point at a train-rec or prune run")
-    info = json.loads((root / MODEL_JSON).read_text(encoding="utf-8"))
-    config = model_config(info, str(root / MODEL_JSON))
-    torch.manual_seed(0)  # the weights are overwritten; the seed only keeps building quiet and fixed
-    model = config.build(int(info["n_items"]))
+    try:
+        info = json.loads((root / MODEL_JSON).read_text(encoding="utf-8"))
+        n_items = int(info["n_items"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{root / MODEL_JSON} is unreadable ({err})", where=field, fix="rerun that run") from None
+    config = model_config(info, root / MODEL_JSON, field)
+    with torch.random.fork_rng():  # building draws initial weights, which load_weights replaces
+        model = config.build(n_items)
     try:
         load_weights(root / WEIGHTS, model)
     except (RuntimeError, SafetensorError) as err:
         first = str(err).strip().splitlines()[0]
         raise InputError(f"{root / WEIGHTS} does not fit model.json ({first})", where=field, fix="rerun it") from None
-    kept = masks.load(root / MASKS) if (root / MASKS).is_file() else {}
+    kept = {}
+    if (root / MASKS).is_file():
+        try:
+            kept = masks.load(root / MASKS)
+            for name, keep in kept.items():
+                if tuple(model.get_submodule(name).weight.shape) != tuple(keep.shape):
+                    raise ValueError(f"layer {name} is {tuple(model.get_submodule(name).weight.shape)}")
+        except (ValueError, KeyError, AttributeError, SafetensorError) as err:
+            raise InputError(f"{root / MASKS} does not fit the model ({err})", where=field, fix="rerun it") from None
     return Saved(model.eval(), config, info, kept)
 
 
-def check_fits(saved: Saved, config, n_items: int, field: str) -> None:
-    """Refuse a saved model whose settings or catalogue differ from this run's (ConfigError)."""
+def items(folder: str) -> list[str]:
+    """The original item ids, by item number (items.tsv)."""
+    lines = (Path(folder) / ITEMS).read_text(encoding="utf-8").splitlines()
+    return [line.split("\t", 1)[1] if "\t" in line else "" for line in lines]
+
+
+def check_fits(saved: Saved, folder: str, config, catalogue: list, field: str) -> None:
+    """Refuse a saved model (from `folder`) whose settings or item catalogue (ids by item
+    number) differ from this run's (ConfigError)."""
     from sparsecli.errors import ConfigError
     from sparsecli.schema import as_dict
 
@@ -95,9 +116,16 @@ def check_fits(saved: Saved, config, n_items: int, field: str) -> None:
             where=field,
             fix="pass the saved model's settings (model=... and its fields)",
         )
-    if int(saved.info["n_items"]) != n_items:
+    theirs_items = items(folder)
+    if theirs_items != [str(i) for i in catalogue]:
+        differ = next((n for n, (a, b) in enumerate(zip(theirs_items, catalogue)) if a != str(b)), None)
         raise ConfigError(
-            f"the saved model ranks {saved.info['n_items']} items, this data has {n_items}",
+            f"the saved model ranks another catalogue: {len(theirs_items)} items against {len(catalogue)} here"
+            + (
+                f", item {differ} is {theirs_items[differ]!r} there and {catalogue[differ]!r} here"
+                if differ is not None
+                else ""
+            ),
             where=field,
             fix="pass the data= (and filters) it was trained on",
         )

@@ -12,6 +12,7 @@ Torch-free, so `sparse --help` stays instant.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, List, Optional
@@ -38,12 +39,14 @@ class Refine(Enum):
     dsnot = "dsnot"  # swap pruned and kept weights to cancel each row's expected error (Zhang et al. 2024)
 
 
-class Allocation(Enum):
-    uniform = "uniform"  # every layer at the target: cannot collapse a layer
-    global_ = "global"  # one ranking over all layers, each keeping >= min_density
-    erk = "erk"  # Erdos-Renyi-Kernel densities (RigL), dense-layer fallback
-    er = "er"  # Erdos-Renyi (the two matrix dims only)
-    layers = "layers"  # per_layer: {regex: sparsity}, first match wins; unmatched layers at the target
+# How the budget is shared among layers. Built from a mapping because `global` is a Python
+# keyword and Hydra parses an enum by member name, so `sparsity.allocation=global` must name one.
+#   uniform  every layer at the target: cannot collapse a layer
+#   global   one ranking over all layers, each keeping >= min_density
+#   erk, er  Erdos-Renyi(-Kernel) densities (RigL), dense-layer fallback; er: the two matrix dims only
+#   layers   per_layer: {regex: sparsity}, first match wins; unmatched layers at the target
+Allocation = Enum("Allocation", {name: name for name in ("uniform", "global", "erk", "er", "layers")})
+GLOBAL = Allocation["global"]
 
 
 DEFAULT_IGNORE = [r"(^|\.)lm_head$", r"(^|\.)decoder$", r"embed"]  # output vocab projections, embeddings
@@ -124,7 +127,7 @@ class SparsityConfig:
             "pass sparsity.allocation=layers, or drop per_layer",
         )
         check(
-            self.allocation != Allocation.global_
+            self.allocation != GLOBAL
             or (self.structure == Structure.unstructured and self.criterion in (Criterion.magnitude, Criterion.random)),
             "sparsity.allocation",
             "global allocation ranks magnitude or random scores of unstructured weights across layers",
@@ -158,7 +161,14 @@ class SparsityConfig:
                 f"dsnot refines unstructured or N:M masks, not {self.structure.value}",
                 "pass sparsity.structure=unstructured or nm",
             )
+            check(
+                self.allocation != GLOBAL,
+                "sparsity.refine",
+                "dsnot refines each layer's mask from its calibration statistics, not a global ranking",
+                "pass sparsity.allocation=uniform (or erk, layers)",
+            )
             check(self.dsnot_cycles >= 0, "sparsity.dsnot_cycles", "must be >= 0", "pass e.g. 50")
+            check(math.isfinite(self.dsnot_var_power), "sparsity.dsnot_var_power", "must be a finite number", "e.g. 1")
             check(self.dsnot_threshold >= 0, "sparsity.dsnot_threshold", "must be >= 0", "pass e.g. 0.1")
         check(
             not (self.structure == Structure.nm and self.allocation != Allocation.uniform),
@@ -209,6 +219,12 @@ class Gradual(SparsityConfig):
             f"pass e.g. sparsity.end={self.start + 10 * self.update_frequency}",
         )
         check(self.exponent > 0, "sparsity.exponent", "must be > 0", "pass 3 (cubic) or 1 (linear)")
+        check(
+            self.structure != Structure.nm,
+            "sparsity.structure",
+            "N:M fixes every layer at 1 - N/M from the first update: there is no schedule to follow",
+            "pass sparsity=oneshot with structure=nm, or an unstructured gradual schedule",
+        )
 
 
 class Grow(Enum):  # dynamic.update's grow rule

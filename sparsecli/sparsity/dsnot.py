@@ -31,7 +31,9 @@ import torch
 def _queue(valid: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, the columns where `valid` by ascending key (then column), and how many there
     are: (int64 [out, in], int64 [out]); the columns past the count are not candidates."""
-    order = torch.argsort(torch.where(valid, key, torch.full_like(key, float("inf"))), dim=1, stable=True)
+    order = torch.argsort(key, dim=1, stable=True)
+    # then the valid ones first, in that order: a valid key of inf or NaN stays among them
+    order = order.gather(1, torch.argsort((~valid).gather(1, order).to(torch.int8), dim=1, stable=True))
     return order, valid.sum(dim=1)
 
 
@@ -52,10 +54,10 @@ def refine(
     weight float [out, in] (dense, before the mask); keep bool [out, in]; mean, var float [in]:
     E[x_j] and Var[x_j] over the calibration tokens; scores float [out, in]: Wanda's
     |W| * ||X_j||_2. nm: (N, M) when `keep` is N:M (each group keeps N). Returns bool [out, in]
-    with the same count kept in every row (in every group of M, for N:M)."""
+    with the same count kept in every row (in every group of M, for N:M), on weight's device."""
     w = weight.detach().float()
     c = w * mean.float().to(w.device).unsqueeze(0)
-    keep = keep.clone()
+    keep = keep.to(w.device, copy=True)
     rows = torch.arange(w.shape[0], device=w.device)
     eps = (c * ~keep).sum(dim=1)
     sign = torch.sign(eps)
@@ -71,7 +73,7 @@ def refine(
         prune_at = torch.zeros_like(grow_count)
     else:
         offsets = torch.arange(nm[1], device=w.device).unsqueeze(0)
-        grown = torch.zeros_like(keep)
+        inf = torch.tensor(float("inf"), device=w.device)
     active = (sign != 0) & (eps.abs() > threshold)
     last = w.shape[1] - 1
     for _ in range(max_cycles):
@@ -84,11 +86,10 @@ def refine(
             ok &= prune_at < prune_count
             p = prune_order[rows, prune_at.clamp_max(last)]
             prune_at += 1
-        else:  # the lowest-scored kept weight of g's group, never one grown here
+        else:  # the lowest-scored kept weight of g's group not of eps's sign (so never one grown here)
             group = (g - g % nm[1]).unsqueeze(1) + offsets
             at = (rows.unsqueeze(1), group)
-            candidate = keep[at] & ~grown[at] & (c_sign[at] != sign.unsqueeze(1))
-            inf = torch.tensor(float("inf"), device=w.device)
+            candidate = keep[at] & (c_sign[at] != sign.unsqueeze(1))
             p = group[rows, torch.where(candidate, scores[at], inf).argmin(dim=1)]
             ok &= candidate.any(dim=1)
         after = eps + c[rows, p] - c[rows, g]
@@ -96,8 +97,6 @@ def refine(
         swap = rows[ok]
         keep[swap, g[ok]] = True
         keep[swap, p[ok]] = False
-        if nm is not None:
-            grown[swap, g[ok]] = True
         eps = torch.where(ok, after, eps)
         active = ok & (eps.abs() > threshold)
     return keep

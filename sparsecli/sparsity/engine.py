@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from sparsecli.errors import ConfigError, InputError
-from sparsecli.sparsity import allocation, criteria, dsnot, layers, masks, sparsegpt, structure
 from sparsecli.schema import check
+from sparsecli.sparsity import allocation, criteria, dsnot, layers, masks, sparsegpt, structure
 from sparsecli.sparsity.config import (
+    GLOBAL,
     Allocation,
     Criterion,
     Refine,
@@ -150,7 +151,7 @@ def prune_model(
     needs = criterion_needs_calibration(config)
     check(not needs or bool(calibration), "data", f"{config.criterion.value} needs calibration data", "pass data=")
     generator = generator or torch.Generator().manual_seed(0)
-    if config.allocation == Allocation.global_:
+    if config.allocation == GLOBAL:
         scores = {name: _scores(config, m, None, generator) for name, m in modules.items()}
         try:
             result = allocation.global_masks(scores, target, config.min_density)

@@ -16,7 +16,6 @@ weights off zero.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
@@ -29,7 +28,6 @@ class Recovered(NamedTuple):
     steps: int
     first_loss: float  # the first step's loss (one batch)
     last_loss: float  # the mean loss over the last 10% of steps
-    seconds: float
     log: list  # {"step", "loss", "sparsity"} every log_every steps
 
 
@@ -55,14 +53,14 @@ def distill(
 ) -> Recovered:
     """Train `student` for `steps` AdamW steps (batches in turn, cycled) towards the frozen
     `teacher`. modules: {name: module} the masks name. Returns the losses and a log; the
-    student ends with the last masks applied."""
+    student ends with the last masks applied. Dropout draws from torch's global generator:
+    seed it first for the same bytes."""
     teacher.eval()
     student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     current: dict = {}
     losses: list[float] = []
     log = []
-    started = time.perf_counter()
     for step in range(steps):
         chosen = masks_at(step)
         if chosen is not None:
@@ -86,6 +84,4 @@ def distill(
             progress(losses[-1])
     student.eval()
     tail = losses[-max(1, steps // 10) :] if losses else [float("nan")]
-    return Recovered(
-        steps, losses[0] if losses else float("nan"), sum(tail) / len(tail), time.perf_counter() - started, log
-    )
+    return Recovered(steps, losses[0] if losses else float("nan"), sum(tail) / len(tail), log)
