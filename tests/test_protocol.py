@@ -328,7 +328,8 @@ def test_an_unreachable_hub_id_is_one_line_within_seconds(sparse, runs, monkeypa
     monkeypatch.setattr(hub, "_reachable", {})
     start = time.monotonic()
     result = sparse(*TINY_ENCODE, "encoder=splade", "encoder.model=naver/splade-v3")
-    assert time.monotonic() - start < 5
+    # below the 10 s a black-holed connect takes, with room for a loaded machine (5.5 s seen)
+    assert time.monotonic() - start < 9
     assert result.exit_code == 3
     assert error_line(result) == (
         "error: encoder.model: cannot reach the Hugging Face hub to download naver/splade-v3 (offline, or "
