@@ -128,9 +128,9 @@ def check_job(conf: PruneJob) -> None:
                 where="sparsity.criterion" if conf.sparsity.criterion != Criterion.magnitude else "sparsity.refine",
                 fix="pass sparsity.criterion=magnitude and no sparsity.refine",
             )
-    if conf.recovery.steps and conf.sparsity.structure == Structure.rows:
+    if conf.recovery.steps and conf.sparsity.structure in (Structure.rows, Structure.heads):
         raise ConfigError(
-            "recovery keeps pruned weights at zero, not a pruned neuron's bias, which would train back",
+            "recovery keeps pruned weights at zero, not the biases of pruned neurons or heads, which would train back",
             where="sparsity.structure",
             fix="recover an unstructured, N:M or block mask",
         )

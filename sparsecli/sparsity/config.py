@@ -32,6 +32,7 @@ class Structure(Enum):
     nm = "nm"  # N:M along the input dimension (sparsity.nm)
     block = "block"  # whole tiles of sparsity.block
     rows = "rows"  # whole output rows (neurons), with their bias
+    heads = "heads"  # whole attention heads: q/k/v rows and output-projection columns (heads.py)
 
 
 class Refine(Enum):
@@ -170,6 +171,13 @@ class SparsityConfig:
             check(self.dsnot_cycles >= 0, "sparsity.dsnot_cycles", "must be >= 0", "pass e.g. 50")
             check(math.isfinite(self.dsnot_var_power), "sparsity.dsnot_var_power", "must be a finite number", "e.g. 1")
             check(self.dsnot_threshold >= 0, "sparsity.dsnot_threshold", "must be >= 0", "pass e.g. 0.1")
+        if self.structure == Structure.heads:
+            check(
+                self.criterion in (Criterion.magnitude, Criterion.random) and self.allocation == Allocation.uniform,
+                "sparsity.structure",
+                "heads are ranked by the magnitude of their four projections, the same fraction in every block",
+                "pass sparsity.criterion=magnitude and sparsity.allocation=uniform with structure=heads",
+            )
         check(
             not (self.structure == Structure.nm and self.allocation != Allocation.uniform),
             "sparsity.allocation",

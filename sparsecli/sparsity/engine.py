@@ -23,7 +23,7 @@ from torch import nn
 
 from sparsecli.errors import ConfigError, InputError
 from sparsecli.schema import check
-from sparsecli.sparsity import allocation, criteria, dsnot, layers, masks, sparsegpt, structure
+from sparsecli.sparsity import allocation, criteria, dsnot, heads, layers, masks, sparsegpt, structure
 from sparsecli.sparsity.config import (
     GLOBAL,
     Allocation,
@@ -151,7 +151,9 @@ def prune_model(
     needs = criterion_needs_calibration(config)
     check(not needs or bool(calibration), "data", f"{config.criterion.value} needs calibration data", "pass data=")
     generator = generator or torch.Generator().manual_seed(0)
-    if config.allocation == GLOBAL:
+    if config.structure == Structure.heads:
+        result = _prune_heads(model, modules, target, generator if config.criterion == Criterion.random else None)
+    elif config.allocation == GLOBAL:
         scores = {name: _scores(config, m, None, generator) for name, m in modules.items()}
         try:
             result = allocation.global_masks(scores, target, config.min_density)
@@ -189,6 +191,32 @@ def prune_model(
     )
     total = sum(r.params for r in report)
     return Result(result, report, 1.0 - sum(r.kept for r in report) / total)
+
+
+def _prune_heads(model: nn.Module, modules: dict, sparsity: float, generator) -> dict:
+    """Whole attention heads (heads.py) in every block among the targets: their masks, applied."""
+    config = getattr(model, "config", None)
+    n_heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", None)
+    check(
+        n_heads is not None, "sparsity.structure", "the model's config names no head count", "choose another structure"
+    )
+    found = heads.blocks(modules)
+    check(
+        bool(found),
+        "sparsity.structure",
+        "no attention block (query, key, value and output projections) among the target layers",
+        "widen sparsity.include, or choose another structure",
+    )
+    result = {}
+    for block in found:
+        try:
+            chosen = heads.head_masks(modules, block, int(n_heads), sparsity, generator)
+        except ValueError as err:
+            raise ConfigError(str(err), where="sparsity.structure", fix="choose another structure") from None
+        masks.apply(modules, chosen)
+        heads.zero_biases(modules, block, chosen)
+        result.update(chosen)
+    return result
 
 
 def _scores(config, module, stats, generator) -> torch.Tensor:
