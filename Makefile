@@ -55,18 +55,21 @@ scifact-splade: install
 	$(SPARSE) eval search_run=$$RUN
 
 # splade-tiny on SciFact pruned by magnitude, Wanda, SparseGPT and Wanda refined by DSnoT at 50%,
-# 70% and 2:4, each through the full pipeline beside the dense model (about 5 minutes each on
-# 2 cores); then nDCG@10 against sparsity: runs/sparsity_curve/curve.{csv,png}.
+# 70% and 2:4, and by gradual magnitude pruning to 70% inside self-distillation (`recover`:
+# about 15 minutes of training), each through the full pipeline beside the dense model (about 5
+# minutes each on 2 cores); then nDCG@10 against sparsity: runs/sparsity_curve/curve.{csv,png}.
 SPLADE_TINY ?= $(SHARED_DATA)/../models/splade-tiny
 PRUNINGS ?= magnitude:0.5 wanda:0.5 sparsegpt:0.5 dsnot:0.5 magnitude:0.7 wanda:0.7 sparsegpt:0.7 dsnot:0.7 \
-	magnitude:2:4 wanda:2:4 sparsegpt:2:4 dsnot:2:4
+	magnitude:2:4 wanda:2:4 sparsegpt:2:4 dsnot:2:4 recover:0.7
+RECOVER ?= sparsity=gradual sparsity.end=240 sparsity.update_frequency=20 recovery.steps=400 recovery.lr=1e-4
 prune-scifact: install
 	pipeline() { ENC=$$($(SPARSE) encode data=scifact data_root=$(SHARED_DATA) encoder=splade encoder.model=$$1 | tail -n1) && \
 	  IDX=$$($(SPARSE) index encode_run=$$ENC | tail -n1) && RUN=$$($(SPARSE) search index_run=$$IDX | tail -n1) && \
 	  $(SPARSE) eval search_run=$$RUN | tail -n1; }; \
 	EVALS=$$(pipeline $(SPLADE_TINY)) || exit 1; \
 	for p in $(PRUNINGS); do method=$${p%%:*}; level=$${p#*:}; \
-	  how=$$([ $$method = dsnot ] && echo "sparsity.criterion=wanda sparsity.refine=dsnot" || echo "sparsity.criterion=$$method"); \
+	  how=$$(case $$method in dsnot) echo "sparsity.criterion=wanda sparsity.refine=dsnot";; recover) echo "$(RECOVER)";; \
+	    *) echo "sparsity.criterion=$$method";; esac); \
 	  shape=$$(case $$level in *:*) echo "sparsity.structure=nm sparsity.nm=$$level";; *) echo "sparsity.sparsity=$$level";; esac); \
 	  P=$$($(SPARSE) prune checkpoint=$(SPLADE_TINY) data=scifact data_root=$(SHARED_DATA) $$how $$shape | tail -n1) && \
 	  EVALS="$$EVALS $$(pipeline $$P)" || exit 1; \

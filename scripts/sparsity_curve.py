@@ -41,6 +41,8 @@ def describe(eval_run: Path, measure: str) -> dict:
         config = report["sparsity"]
         structure = config["nm"] if config["structure"] == "nm" else config["structure"]
         criterion = config["criterion"] + ("+" + config["refine"] if config.get("refine", "none") != "none" else "")
+        if "recovery" in report:  # distilled after (oneshot) or while (gradual) pruning
+            criterion += f" {config['name']}+recovery"
         row.update(sparsity=report["sparsity_of_targets"], method=f"{criterion} {structure}", prune_run=prune_run)
     return row
 
