@@ -11,9 +11,9 @@ pruned Linear layers stored as CSR against dense.
 2. Cost (with --model): `sparse prune ... sparsity.criterion=wanda` at 50% on SciFact
    calibration documents: wall time per phase and peak resident memory, from the run's meta.json.
 3. CSR speed: a 4096 x 4096 Linear pruned by magnitude to 50..95%, batch 32, float32, the
-   configured threads (torch's and numba's): dense F.linear against two CSR products, torch.sparse
-   CSR (`to_sparse_csr()`) and ours (sparsity/csr.py CSRLinear, the numba kernel kernels/spmm.py,
-   bias-free like the others), medians of --pairs interleaved rounds (dense, torch CSR, ours,
+   configured threads: dense F.linear against torch.sparse CSR (`to_sparse_csr()`, the bare
+   product) and ours (sparsity/csr.py CSRLinear, the exported layer: the same product plus the
+   transposes a Linear's layout needs), medians of --pairs interleaved rounds (dense, torch CSR, ours,
    dense, ...) after one unmeasured call of each. speedup_* is dense time / CSR time: below 1 the
    CSR product is slower than dense, and is reported as such.
 """

@@ -13,7 +13,6 @@ from safetensors.numpy import save_file
 from torch import nn
 
 from sparsecli.kernels import set_threads
-from sparsecli.kernels.spmm import csr_matmul
 from sparsecli.sparsity import csr as csrmod
 from sparsecli.sparsity import layers, masks, structure
 from sparsecli.sparsity.csr import CSR, CSRLinear
@@ -32,11 +31,10 @@ def _hand() -> CSR:
 
 
 def _product(csr: CSR, x, bias=None) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.full((csr.shape[0], x.shape[1]), np.nan, dtype=np.float32)  # the kernel must write all of it
-    bias = np.empty(0, np.float32) if bias is None else np.asarray(bias, np.float32)
-    csr_matmul(csr.indptr, csr.indices, csr.values, x, bias, out)
-    return out
+    """W x for x [in, batch], through CSRLinear (which takes x [batch, in])."""
+    layer = CSRLinear(csr, None if bias is None else np.asarray(bias, np.float32))
+    with torch.no_grad():
+        return layer(torch.tensor(np.asarray(x, np.float32).T.copy())).T.numpy()
 
 
 def test_to_csr_of_the_hand_matrix():
