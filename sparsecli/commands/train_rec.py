@@ -204,8 +204,8 @@ def body(run, conf: TrainRecJob) -> None:
         if kept:
             with run.writing(saved.MASKS) as tmp:
                 masks.save(tmp, kept)
-        with run.writing("items.tsv") as tmp:
-            tmp.write_text("".join(f"{i}\t{t}\n" for i, t in enumerate(data.items)), encoding="utf-8")
+        with run.writing(saved.ITEMS) as tmp:
+            saved.write_items(tmp, data.items)
         run.write_json("dataset.json", stats)
         if trained is not None:
             # loss and metrics per epoch, and its timings: the one artifact not byte-identical across runs

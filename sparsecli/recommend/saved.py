@@ -95,6 +95,11 @@ def load(folder: str, field: str) -> Saved:
     return Saved(model.eval(), config, info, kept)
 
 
+def write_items(path: Path, ids) -> None:
+    """items.tsv at `path`: one line per item number, `number<TAB>original id`."""
+    path.write_text("".join(f"{i}\t{t}\n" for i, t in enumerate(ids)), encoding="utf-8")
+
+
 def items(folder: str) -> list[str]:
     """The original item ids, by item number (items.tsv)."""
     lines = (Path(folder) / ITEMS).read_text(encoding="utf-8").splitlines()
