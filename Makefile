@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact beauty bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,26 +55,49 @@ scifact-splade: install
 	$(SPARSE) eval search_run=$$RUN
 
 # splade-tiny on SciFact pruned by magnitude, Wanda, SparseGPT and Wanda refined by DSnoT at 50%,
-# 70% and 2:4, and by gradual magnitude pruning to 70% inside self-distillation (`recover`:
-# about 15 minutes of training), each through the full pipeline beside the dense model (about 5
-# minutes each on 2 cores); then nDCG@10 against sparsity: runs/sparsity_curve/curve.{csv,png}.
+# 70% and 2:4, and with 400 steps of self-distillation (about 15 minutes of training each):
+# gradual magnitude pruning to 70% inside it (`recover`), iterative pruning with rewinding to
+# 70% (`imp`), 2:4 by SR-STE (`srste`) and one-shot masks held fixed (`fixed`); each through the
+# full pipeline beside the dense model (about 5 minutes each on 2 cores); then nDCG@10 against
+# sparsity: runs/sparsity_curve/curve.{csv,png}.
 SPLADE_TINY ?= $(SHARED_DATA)/../models/splade-tiny
-PRUNINGS ?= magnitude:0.5 wanda:0.5 sparsegpt:0.5 dsnot:0.5 magnitude:0.7 wanda:0.7 sparsegpt:0.7 dsnot:0.7 \
-	magnitude:2:4 wanda:2:4 sparsegpt:2:4 dsnot:2:4 recover:0.7
-RECOVER ?= sparsity=gradual sparsity.end=240 sparsity.update_frequency=20 recovery.steps=400 recovery.lr=1e-4
-prune-scifact: install
-	pipeline() { ENC=$$($(SPARSE) encode data=scifact data_root=$(SHARED_DATA) encoder=splade encoder.model=$$1 | tail -n1) && \
+# encode -> index -> search -> eval of one model folder on SciFact with splade; prints the eval run.
+PIPELINE = pipeline() { ENC=$$($(SPARSE) encode data=scifact data_root=$(SHARED_DATA) encoder=splade encoder.model=$$1 | tail -n1) && \
 	  IDX=$$($(SPARSE) index encode_run=$$ENC | tail -n1) && RUN=$$($(SPARSE) search index_run=$$IDX | tail -n1) && \
-	  $(SPARSE) eval search_run=$$RUN | tail -n1; }; \
+	  $(SPARSE) eval search_run=$$RUN | tail -n1; }
+PRUNINGS ?= magnitude:0.5 wanda:0.5 sparsegpt:0.5 dsnot:0.5 magnitude:0.7 wanda:0.7 sparsegpt:0.7 dsnot:0.7 \
+	magnitude:2:4 wanda:2:4 sparsegpt:2:4 dsnot:2:4 recover:0.7 srste:2:4 imp:0.7 fixed:2:4 fixed:0.7
+RECOVER ?= sparsity=gradual sparsity.end=240 sparsity.update_frequency=20 recovery.steps=400 recovery.lr=1e-4
+# the same 400 distillation steps: one-shot magnitude masks held fixed; iterative magnitude
+# pruning (3 rounds of 100 steps, rewound to the pretrained weights); N:M by SR-STE, decaying
+FIXED ?= sparsity.criterion=magnitude recovery.steps=400 recovery.lr=1e-4
+IMP ?= sparsity=imp sparsity.rounds=3 sparsity.round_steps=100 recovery.steps=400 recovery.lr=1e-4
+SRSTE ?= sparsity=srste sparsity.decay=linear sparsity.decay_end=200 recovery.steps=400 recovery.lr=1e-4
+prune-scifact: install
+	$(PIPELINE); \
 	EVALS=$$(pipeline $(SPLADE_TINY)) || exit 1; \
 	for p in $(PRUNINGS); do method=$${p%%:*}; level=$${p#*:}; \
 	  how=$$(case $$method in dsnot) echo "sparsity.criterion=wanda sparsity.refine=dsnot";; recover) echo "$(RECOVER)";; \
+	    fixed) echo "$(FIXED)";; imp) echo "$(IMP)";; srste) echo "$(SRSTE)";; \
 	    *) echo "sparsity.criterion=$$method";; esac); \
 	  shape=$$(case $$level in *:*) echo "sparsity.structure=nm sparsity.nm=$$level";; *) echo "sparsity.sparsity=$$level";; esac); \
 	  P=$$($(SPARSE) prune checkpoint=$(SPLADE_TINY) data=scifact data_root=$(SHARED_DATA) $$how $$shape | tail -n1) && \
 	  EVALS="$$EVALS $$(pipeline $$P)" || exit 1; \
 	done; \
 	$(BIN)/python scripts/sparsity_curve.py $$EVALS --out runs/sparsity_curve
+
+# The essential-sparsity curve (Jaiswal et al., NeurIPS 2023): one `sparse prune -m` sweep of
+# one-shot magnitude pruning over SWEEP, each model through the pipeline (about 6 minutes each
+# on 2 cores; runs already done are cache hits), then runs/sparsity_sweep/curve.{csv,png}.
+SWEEP ?= 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9
+SWEEP_HOW ?= sparsity.criterion=magnitude
+sparsity-sweep: install
+	$(PIPELINE); \
+	PRUNED=$$($(SPARSE) prune -m checkpoint=$(SPLADE_TINY) data=scifact data_root=$(SHARED_DATA) $(SWEEP_HOW) \
+	  sparsity.sparsity=$(SWEEP)) || exit 1; \
+	EVALS=$$(pipeline $(SPLADE_TINY)) || exit 1; \
+	for P in $$PRUNED; do EVALS="$$EVALS $$(pipeline $$P)" || exit 1; done; \
+	$(BIN)/python scripts/sparsity_curve.py $$EVALS --out runs/sparsity_sweep
 
 # SASRec on p5-beauty (leave-one-out, full ranking, history masked): CE trained to convergence
 # (trainer=long, about an hour on 2 cores), then CE, gBCE (k=256, t=0.75) and BCE with one

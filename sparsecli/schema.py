@@ -15,7 +15,9 @@ class's `__post_init__`. Field metadata tells the run key what a field means:
   the content it reads instead (a copied collection keeps its key);
 - `path_field`: a local file or folder, or a hub id; the key holds the content of a local
   one (sha256) and the id otherwise;
-- `upstream_field`: the run directory of another command; the key holds that run's key.
+- `upstream_field`: the run directory of another command; the key holds that run's key;
+- `late_field`: added after runs were keyed; left out of the key (and the manifest) while it
+  holds its default, so runs made before it existed keep their keys and stay cache hits.
 
 Nothing here imports omegaconf or hydra, so `sparse --help` stays instant.
 """
@@ -52,9 +54,10 @@ def as_dict(config: Any, stand_in: Optional[Callable[[Any, Mapping], Any]] = Non
     if is_dataclass(config):
         out = {}
         for f in fields(config):
-            if not f.metadata.get("in_key", True):
-                continue
+            in_key = f.metadata.get("in_key", True)
             value = getattr(config, f.name)
+            if not in_key or (in_key == "unless_default" and value == f.default):
+                continue
             if stand_in is not None and f.metadata:
                 value = stand_in(value, f.metadata)
             out[f.name] = as_dict(value, stand_in)
@@ -82,6 +85,10 @@ def runtime_field(default: Any = None, factory: Optional[Callable[[], Any]] = No
 
 def location_field(default: Any = None, factory: Optional[Callable[[], Any]] = None) -> Any:
     return runtime_field(default, factory)  # the same for the key; the name says why
+
+
+def late_field(default: Any) -> Any:
+    return field(default=default, metadata={"in_key": "unless_default"})
 
 
 def path_field(default: Any = None) -> Any:

@@ -68,6 +68,46 @@ def test_the_csr_export_computes_what_the_pruned_checkpoint_does(sparse, tiny_be
         assert torch.allclose(dense(**inputs).logits, swapped(**inputs).logits, atol=1e-4)
 
 
+def test_encode_runs_the_csr_layers_and_writes_the_same_vectors_as_dense(sparse, tiny_bert):
+    import numpy as np
+
+    from sparsecli.io.vectors import load_vectors
+
+    run = prune(sparse, tiny_bert, "sparsity.sparsity=0.9", "csr=true")
+    common = ["data=beir", f"data.path={TINY}", "encoder=splade", f"encoder.model={run}", "encoder.device=cpu"]
+    dense = sparse("encode", *common)
+    fast = sparse("encode", *common, "encoder.sparse_format=csr")
+    assert dense.exit_code == 0 and fast.exit_code == 0, fast.stderr
+    assert fast.run_dir != dense.run_dir and "csr layers: 13" in fast.stderr
+    for side in ("docs", "queries"):
+        a, b = load_vectors(dense.run_dir / side), load_vectors(fast.run_dir / side)
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.allclose(a.data, b.data, atol=1e-4)
+    # a model without the export, and 2:4 kernels off CUDA, are one line each
+    plain = prune(sparse, tiny_bert, "sparsity.sparsity=0.9")
+    missing = sparse("encode", *common[:3], f"encoder.model={plain}", "encoder.device=cpu", "encoder.sparse_format=csr")
+    assert missing.exit_code != 0 and "encoder.sparse_format" in error_line(missing)
+    off_cuda = sparse("encode", *common, "encoder.sparse_format=semi_structured")
+    assert off_cuda.exit_code != 0 and "on CUDA in fp16 or bf16" in error_line(off_cuda)
+
+
+def test_semi_structured_swaps_only_two_four_linears_of_kernel_shapes():
+    from torch import nn
+
+    from sparsecli.sparsity import semistructured, structure
+
+    model = nn.Sequential(nn.Linear(128, 64), nn.Linear(64, 64), nn.Linear(64, 32))
+    with torch.no_grad():
+        for layer in model:
+            layer.weight.mul_(structure.n_m(layer.weight.abs(), 2, 4))
+        model[1].weight[0, :4] = 1.0  # one group of four dense: not 2:4
+    converted = []
+    names = semistructured.swap_in(model, lambda w: converted.append(w.shape) or w.clone())
+    assert names == ["0"] and converted == [(64, 128)]  # [1] is not 2:4, [2] has 32 rows
+    with pytest.raises(ValueError, match="CUDA in fp16 or bf16"):
+        semistructured.swap_in(model)
+
+
 def test_n_m_pruning_is_valid_in_every_group(sparse, tiny_bert):
     run = prune(sparse, tiny_bert, "sparsity.structure=nm", "sparsity.nm=2:4")
     report = json.loads((run / "report.json").read_text())
@@ -131,6 +171,42 @@ def test_gradual_pruning_inside_self_distillation_reaches_the_target_with_zeros_
     assert json.loads((fixed / "report.json").read_text())["sparsity_of_targets"] == 0.5
 
 
+@pytest.mark.parametrize(
+    "schedule,expect",
+    [
+        (
+            ["sparsity=imp", "sparsity.sparsity=0.75", "sparsity.rounds=2", "sparsity.round_steps=4"],
+            [(4, 0.5), (8, None)],
+        ),
+        (["sparsity=srste", "sparsity.decay=linear", "sparsity.decay_end=6"], [(0, 0.5)]),
+    ],
+)
+def test_iterative_pruning_and_srste_train_inside_self_distillation(sparse, tiny_bert, schedule, expect):
+    from safetensors.torch import load_file
+
+    from sparsecli.sparsity import masks, structure
+
+    args = [*schedule, "data=beir", f"data.path={TINY}", "recovery.steps=12", "recovery.n_docs=8",
+            "recovery.batch_size=4", "recovery.seq_len=32"]  # fmt: skip
+    run = prune(sparse, tiny_bert, *args)
+    report = json.loads((run / "report.json").read_text())
+    changes = report["recovery"]["mask_changes"]
+    assert [e["step"] for e in changes] == [step for step, _ in expect]
+    for entry, (_, level) in zip(changes, expect):
+        if level is not None:
+            assert abs(entry["sparsity"] - level) < 1e-3
+    weights = load_file(run / "model.safetensors")
+    saved = masks.load(run / "masks.safetensors")
+    for name, keep in saved.items():
+        assert (weights[f"{name}.weight"][~keep] == 0).all()
+    if "sparsity=srste" in schedule:
+        assert report["sparsity_of_targets"] == 0.5 and all(structure.is_n_m(k, 2, 4) for k in saved.values())
+        again = prune(sparse, tiny_bert, *args, "runtime.force=true")
+        assert [(again / f).read_bytes() for f in BYTES] == [(run / f).read_bytes() for f in BYTES]
+    else:
+        assert abs(report["sparsity_of_targets"] - 0.75) < 1e-3
+
+
 def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(sparse, tiny_bert, runs):
     result = sparse("prune", f"checkpoint={tiny_bert}", "sparsity.sparsity=0.5", "sparsity.max_layer_sparsity=0.4")
     assert result.exit_code != 0
@@ -144,6 +220,13 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
         (["sparsity.criterion=wanda"], "data"),
         (["sparsity=gradual"], "recovery.steps"),
         (["sparsity=rigl"], "sparsity"),
+        (["sparsity=imp"], "recovery.steps"),
+        (["sparsity=imp", "sparsity.rewind_step=100"], "sparsity.rewind_step"),
+        (["sparsity=imp", "sparsity.criterion=random"], "sparsity.criterion"),
+        (["sparsity=imp", "sparsity.structure=nm"], "sparsity.structure"),
+        (["sparsity=srste"], "recovery.steps"),
+        (["sparsity=srste", "sparsity.structure=unstructured"], "sparsity.structure"),
+        (["sparsity=srste", "sparsity.decay=cosine"], "sparsity.decay"),
         (["sparsity.refine=dsnot"], "data"),
         (["sparsity.refine=dsnot", "sparsity.allocation=global"], "sparsity.refine"),
         (["sparsity=gradual", "sparsity.structure=nm", "recovery.steps=2000"], "sparsity.structure"),

@@ -114,13 +114,19 @@ def check_job(conf: PruneJob) -> None:
         ):
             if wrong:
                 raise ConfigError("a recommender is pruned once, without calibration, here", where=where, fix=fix)
-    if conf.sparsity.name == "gradual":
-        if conf.recovery.steps <= conf.sparsity.end:
-            raise ConfigError(
-                f"sparsity=gradual prunes during recovery, which must outlast sparsity.end={conf.sparsity.end}",
-                where="recovery.steps",
-                fix=f"pass recovery.steps={conf.sparsity.end + max(1, conf.sparsity.end // 2)} or more",
-            )
+    sp = conf.sparsity
+    # schedules that prune while distilling, and the step training must outlast
+    last = {"gradual": ("sparsity.end", getattr(sp, "end", 0)), "srste": ("its first step", 0)}
+    if sp.name == "imp":
+        last["imp"] = ("the last round", sp.rounds * sp.round_steps)
+    if sp.name in last and conf.recovery.steps <= last[sp.name][1]:
+        what, end = last[sp.name]
+        raise ConfigError(
+            f"sparsity={sp.name} prunes during recovery, which must outlast {what} (step {end})",
+            where="recovery.steps",
+            fix=f"pass recovery.steps={end + max(100, end // 2)} or more",
+        )
+    if sp.name == "gradual":
         if conf.sparsity.criterion != Criterion.magnitude or conf.sparsity.refine != Refine.none:
             # random scores redrawn at each update would not nest: pruned weights would come back
             raise ConfigError(
@@ -231,13 +237,13 @@ def body(run, conf: PruneJob) -> None:
         with run.timer("prune"):
             with ui.progress("prune", None, "layers") as bar:
                 result = engine.prune_model(model, conf.sparsity, batches, generator, progress=lambda _: bar.advance())
-    recovered = None
+    recovered = schedule_log = None
     if conf.recovery.steps:
         with run.timer("recovery_data"):
             texts = text_batches(conf, tokenizer, model, conf.recovery)
         torch.manual_seed(conf.seed)  # dropout in the student
         with run.timer("recovery"):
-            result, recovered = _recover(conf, model, teacher, texts, result, generator)
+            result, recovered, schedule_log = _recover(conf, model, teacher, texts, result, generator)
     work = run.path / WORK
     remove_path(work)
     with run.timer("write"):
@@ -251,44 +257,53 @@ def body(run, conf: PruneJob) -> None:
         for item in sorted((work / "export").iterdir()):
             with run.writing(item.name) as tmp:
                 os.replace(item, tmp)
-        _write_masks_and_report(run, conf, result, model_params, recovered)
+        _write_masks_and_report(run, conf, result, model_params, recovered, schedule_log)
     remove_path(work)
 
 
 def _recover(conf: PruneJob, model, teacher, batches, result, generator):
-    """Self-distillation with the one-shot masks fixed, or with gradual pruning inside it.
-    Returns (the engine's result for the masks in force at the end, recovery.Recovered)."""
+    """Self-distillation under the schedule's controller (sparsity/training.py): one-shot masks
+    fixed, gradual pruning, iterative pruning with rewinding, or SR-STE's N:M. Returns (the
+    engine's result for the final masks, recovery.Recovered, the controller's log)."""
     from sparsecli import ui
-    from sparsecli.sparsity import engine, layers, recovery, schedules
+    from sparsecli.sparsity import engine, layers, masks, recovery, schedules, training
+    from sparsecli.sparsity.config import parse_nm
 
     sp = conf.sparsity
     modules = layers.targets(model, sp.include, sp.ignore)
-    state = {"result": result}
-    updates = set(schedules.update_steps(sp.start, sp.end, sp.update_frequency)) if sp.name == "gradual" else set()
-    if updates and sp.start > 0 and sp.init_sparsity > 0:
-        updates.add(0)  # init_sparsity is in force before `start` too
 
-    def masks_at(step: int):
-        if state["result"] is not None and step == 0 and not updates:
-            return state["result"].masks  # one-shot: fixed from the start
-        if step not in updates:
-            return None
-        level = schedules.gradual(
-            step, sp.init_sparsity, sp.target(), sp.start, sp.end, sp.update_frequency, sp.exponent
-        )
-        state["result"] = engine.prune_model(model, sp, None, generator, sparsity=level)
-        return state["result"].masks
+    def prune(level: float) -> dict:
+        return engine.prune_model(model, sp, None, generator, sparsity=level).masks
 
+    if sp.name == "oneshot":
+        control = training.Fixed(modules, result.masks)
+    elif sp.name == "gradual":
+        steps = schedules.update_steps(sp.start, sp.end, sp.update_frequency)
+        updates = {
+            t: schedules.gradual(t, sp.init_sparsity, sp.target(), sp.start, sp.end, sp.update_frequency, sp.exponent)
+            for t in steps
+        }
+        if sp.start > 0 and sp.init_sparsity > 0:
+            updates[0] = sp.init_sparsity  # in force before `start` too
+        control = training.Gradual(modules, prune, updates)
+    elif sp.name == "imp":
+        rounds = schedules.iterative(sp.target(), sp.rounds, sp.round_steps)
+        control = training.IterativeMagnitude(model, modules, prune, rounds, sp.rewind_step)
+    else:  # srste
+        control = training.SRSTE(modules, *parse_nm(sp.nm), sp.lambda_w, sp.decay.value, sp.decay_end)
     with ui.progress("recover", conf.recovery.steps, "steps") as bar:
 
         def advance(loss: float) -> None:
             bar.advance()
             bar.note(f"loss {loss:.3g}")
 
-        recovered = recovery.distill(
-            model, teacher, batches, conf.recovery.steps, conf.recovery.lr, masks_at, modules, advance
-        )
-    return state["result"], recovered
+        recovered = recovery.distill(model, teacher, batches, conf.recovery.steps, conf.recovery.lr, control, advance)
+    final = control.masks
+    nm = parse_nm(sp.nm) if sp.structure.value == "nm" else None
+    report = masks.report(final, modules, nm)
+    total = sum(r.params for r in report)
+    result = engine.Result(final, report, 1.0 - sum(r.kept for r in report) / total)
+    return result, recovered, control.log
 
 
 def _prune_recommender(run, conf: PruneJob) -> None:
@@ -314,7 +329,7 @@ def _prune_recommender(run, conf: PruneJob) -> None:
         _write_masks_and_report(run, conf, result, sum(p.numel() for p in model.parameters()))
 
 
-def _write_masks_and_report(run, conf: PruneJob, result, model_params: int, recovered=None) -> None:
+def _write_masks_and_report(run, conf: PruneJob, result, model_params: int, recovered=None, schedule_log=None) -> None:
     import logging
 
     from sparsecli.schema import as_dict
@@ -338,7 +353,11 @@ def _write_masks_and_report(run, conf: PruneJob, result, model_params: int, reco
             # a Linear layer does 2 FLOPs (multiply, add) per kept weight per token
             "linear_flops_per_token": {"dense": 2 * target_params, "pruned": 2 * kept},
             "layers": [r._asdict() for r in result.report],
-            **({"recovery": {**recovered._asdict(), "settings": as_dict(conf.recovery)}} if recovered else {}),
+            **(
+                {"recovery": {**recovered._asdict(), "settings": as_dict(conf.recovery), "mask_changes": schedule_log}}
+                if recovered
+                else {}
+            ),
         },
     )
     worst = max(result.report, key=lambda r: r.sparsity)

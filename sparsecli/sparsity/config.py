@@ -5,6 +5,8 @@ schedule. One option per schedule; the fields every schedule shares live on the 
     sparsity=oneshot sparsity.sparsity=0.5 sparsity.criterion=wanda
     sparsity=oneshot sparsity.structure=nm sparsity.nm=2:4 sparsity.criterion=sparsegpt
     sparsity=gradual sparsity.sparsity=0.7 sparsity.end=3000 sparsity.update_frequency=100
+    sparsity=imp sparsity.sparsity=0.7 sparsity.rounds=3 sparsity.round_steps=100
+    sparsity=srste sparsity.nm=2:4 sparsity.decay=linear sparsity.decay_end=300
     sparsity=rigl sparsity.sparsity=0.9 sparsity.allocation=erk
 
 Torch-free, so `sparse --help` stays instant.
@@ -233,6 +235,76 @@ class Gradual(SparsityConfig):
             "N:M fixes every layer at 1 - N/M from the first update: there is no schedule to follow",
             "pass sparsity=oneshot with structure=nm, or an unstructured gradual schedule",
         )
+
+
+@option("sparsity", "imp")
+@dataclass
+class IterativeMagnitude(SparsityConfig):
+    """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019; Chen et al. 2020 for
+    pretrained transformers): train round_steps, prune the same fraction of what is left by
+    magnitude, rewind every weight to its value at rewind_step, repeat `rounds` times; training
+    after the last round trains the final ticket (schedules.iterative, training.IterativeMagnitude)."""
+
+    name: str = "imp"
+    rounds: int = 3  # prune-and-rewind rounds: 3 rounds to 70% prune 33% of what is left each
+    round_steps: int = 100  # optimizer steps trained before each round prunes
+    rewind_step: int = 0  # rounds restart from the weights at this step; 0 = the starting (pretrained) ones
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.rounds >= 1, "sparsity.rounds", "must be >= 1", "pass e.g. 3")
+        check(self.round_steps >= 1, "sparsity.round_steps", "must be >= 1", "pass e.g. 100")
+        check(
+            0 <= self.rewind_step < self.round_steps,
+            "sparsity.rewind_step",
+            f"must be in [0, round_steps={self.round_steps}): rounds rewind to a step before the first pruning",
+            "pass 0 (the starting weights) or an early step",
+        )
+        check(
+            self.criterion == Criterion.magnitude and self.refine == Refine.none,
+            "sparsity.criterion",
+            "iterative pruning ranks the trained weights by magnitude",
+            "pass sparsity.criterion=magnitude and no sparsity.refine",
+        )
+        check(
+            self.structure in (Structure.unstructured, Structure.block),
+            "sparsity.structure",
+            "iterative pruning raises the sparsity each round: unstructured or block",
+            "pass sparsity.structure=unstructured, or sparsity=srste for N:M",
+        )
+
+
+class Decay(Enum):  # training.mask_decay
+    none = "none"  # plain SR-STE: pruned weights are zero in the forward pass
+    linear = "linear"  # PGF's MDGF-linear: pruned weights scaled by 1 - step / decay_end
+    exponential = "exponential"  # MDGF-exponential: scaled by exp(-5 step / decay_end)
+
+
+@option("sparsity", "srste")
+@dataclass
+class SRSTE(SparsityConfig):
+    """N:M sparsity trained from dense weights with SR-STE (Zhou et al., ICLR 2021): the mask is
+    recomputed from |W| every step, gradients pass straight through, and lambda_w pulls the
+    pruned weights to zero; `decay` lets the pruned weights fade out instead of vanishing at
+    once (Bambhaniya et al. 2024, mask-decay gradient flow). training.SRSTE."""
+
+    name: str = "srste"
+    structure: Structure = Structure.nm
+    lambda_w: float = 2e-4  # the paper's lambda_W (SR-STE's sparse-refined term)
+    decay: Decay = Decay.none
+    decay_end: int = 1000  # decay=linear or exponential: the step from which pruned weights are zero
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.structure == Structure.nm, "sparsity.structure", "SR-STE trains N:M masks", "pass structure=nm")
+        check(
+            self.criterion == Criterion.magnitude and self.refine == Refine.none,
+            "sparsity.criterion",
+            "SR-STE chooses each step's N:M mask by magnitude",
+            "pass sparsity.criterion=magnitude and no sparsity.refine",
+        )
+        check(self.lambda_w >= 0, "sparsity.lambda_w", "must be >= 0", "pass e.g. 2e-4")
+        check(self.decay_end >= 1, "sparsity.decay_end", "must be >= 1", "pass e.g. 1000")
 
 
 class Grow(Enum):  # dynamic.update's grow rule

@@ -7,11 +7,10 @@ squared error on:
   (Formal et al., SIGIR 2021), so the pooled document vector is what is recovered;
 - any other model: the last hidden state.
 
-`masks_at(step)` gives the masks in force from a step on, or None to keep the current ones: a
-fixed one-shot mask, or Zhu & Gupta's gradual schedule, pruning and distilling together
-(schedules.gradual). Masks are re-applied after every optimizer step and the optimizer's state
-is cleared where a new mask prunes (masks.py): AdamW's moments would otherwise move pruned
-weights off zero.
+The masks during training come from a training.Controller: one-shot masks held fixed,
+Zhu & Gupta's gradual schedule (pruning and distilling together), iterative magnitude pruning
+with rewinding, or N:M by SR-STE. The controller re-applies masks after every optimizer step
+and clears the optimizer's state where a weight is newly pruned.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import torch
 from torch import nn
 
-from sparsecli.sparsity import masks as mask_ops
+from sparsecli.sparsity.training import Controller
 
 
 class Recovered(NamedTuple):
@@ -46,42 +45,37 @@ def distill(
     batches: Sequence[dict],
     steps: int,
     lr: float,
-    masks_at: Callable[[int], Optional[dict]],
-    modules: dict,
+    control: Controller,
     progress: Optional[Callable[[float], None]] = None,
     log_every: int = 10,
 ) -> Recovered:
     """Train `student` for `steps` AdamW steps (batches in turn, cycled) towards the frozen
-    `teacher`. modules: {name: module} the masks name. Returns the losses and a log; the
-    student ends with the last masks applied. Dropout draws from torch's global generator:
+    `teacher`, with `control` keeping its masks. Returns the losses and a log; the student
+    ends with control.finish()'s masks applied. Dropout draws from torch's global generator:
     seed it first for the same bytes."""
     teacher.eval()
     student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
-    current: dict = {}
+    control.bind(optimizer)
     losses: list[float] = []
     log = []
     for step in range(steps):
-        chosen = masks_at(step)
-        if chosen is not None:
-            current = chosen
-            mask_ops.apply(modules, current)
-            mask_ops.clear_optimizer_state(optimizer, modules, current)
+        control.before_forward(step)
         batch = batches[step % len(batches)]
         with torch.no_grad():
             goal = targets(teacher, batch)
         loss = nn.functional.mse_loss(targets(student, batch), goal)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        control.after_backward(step)
         optimizer.step()
-        mask_ops.apply(modules, current)
+        control.after_step(step)
         losses.append(float(loss.detach()))
         if (step + 1) % log_every == 0 or step + 1 == steps:
-            kept = sum(int(m.sum()) for m in current.values())
-            total = sum(m.numel() for m in current.values())
-            log.append({"step": step + 1, "loss": losses[-1], "sparsity": 1.0 - kept / total if total else 0.0})
+            log.append({"step": step + 1, "loss": losses[-1], "sparsity": control.sparsity()})
         if progress is not None:
             progress(losses[-1])
+    control.finish()
     student.eval()
     tail = losses[-max(1, steps // 10) :] if losses else [float("nan")]
     return Recovered(steps, losses[0] if losses else float("nan"), sum(tail) / len(tail), log)

@@ -12,6 +12,11 @@ beyond s_i, after the end s_f holds. The names are SparseML's and llm-compressor
 init_sparsity, final_sparsity, start, end, update_frequency (end - start must be a multiple
 of update_frequency, so that the last update lands on `end`).
 
+Iterative magnitude pruning (Frankle & Carbin, ICLR 2019): R rounds, each pruning the same
+fraction of the weights still kept, so after round r of R
+
+    s_r = 1 - (1 - s_f)^(r / R)
+
 Dynamic (RigL, Evci et al., ICML 2020, Eq. 1): the fraction of each layer's active weights
 dropped and regrown at an update, annealed by a cosine,
 
@@ -62,3 +67,15 @@ def drop_fraction(step: int, alpha: float, end: int) -> float:
     if step >= end:
         return 0.0
     return alpha / 2.0 * (1.0 + math.cos(math.pi * step / end))
+
+
+def iterative(final_sparsity: float, rounds: int, round_steps: int) -> dict[int, float]:
+    """{step: sparsity} of iterative magnitude pruning: round r (1..rounds) prunes at step
+    r * round_steps to 1 - (1 - final_sparsity)^(r / rounds); the last reaches final_sparsity.
+
+    Raises ValueError unless rounds, round_steps >= 1 and 0 <= final_sparsity < 1."""
+    if rounds < 1 or round_steps < 1 or not 0 <= final_sparsity < 1:
+        raise ValueError(f"rounds={rounds}, round_steps={round_steps}, final_sparsity={final_sparsity}")
+    levels = {r * round_steps: 1.0 - (1.0 - final_sparsity) ** (r / rounds) for r in range(1, rounds + 1)}
+    levels[rounds * round_steps] = final_sparsity  # exactly, not 1 - (1 - s)^1 in floating point
+    return levels

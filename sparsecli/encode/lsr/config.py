@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from sparsecli.data.config import check_fields
 from sparsecli.encode.config import EncoderConfig
-from sparsecli.schema import check, option, path_field, runtime_field
+from sparsecli.schema import check, late_field, option, path_field, runtime_field
 
 
 class SideType(Enum):
@@ -38,6 +38,14 @@ class DType(Enum):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
+
+
+class SparseFormat(Enum):
+    """How a pruned checkpoint's zeros are used at load time (sparsity/csr.py, semistructured.py)."""
+
+    dense = "dense"  # the weights as saved, zeros multiplied like any other number
+    csr = "csr"  # the prune run's csr.safetensors as CSR layers: CPU, fp32; faster from about 80% sparsity
+    semi_structured = "semi_structured"  # 2:4 layers on sparse tensor cores: CUDA, fp16 or bf16
 
 
 class Device(Enum):
@@ -88,6 +96,7 @@ class LSRConfig(EncoderConfig):
     # are drawn from the whole collection in one fixed order, so it never changes a byte.
     shard_size: int = runtime_field(2048)
     compile: bool = False  # torch.compile the model
+    sparse_format: SparseFormat = late_field(SparseFormat.dense)  # csr or semi_structured: pruned models (`sparse prune`) only
 
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
@@ -116,7 +125,21 @@ class LSRConfig(EncoderConfig):
         return LoadOptions(None, self.dtype, self.device, self.local_files_only, self.trust_remote_code)
 
     def preflight(self) -> None:
-        from sparsecli.encode.lsr.hf import available, position_limit
+        from sparsecli.encode.lsr.hf import available, position_limit, torch_device
+
+        if self.sparse_format != SparseFormat.dense:
+            csr = self.sparse_format == SparseFormat.csr
+            device = torch_device(self.device).type
+            check(
+                device == "cpu" and self.dtype == DType.fp32 if csr else device == "cuda" and self.dtype != DType.fp32,
+                "encoder.sparse_format",
+                f"{self.sparse_format.value} layers run "
+                + ("on the CPU in fp32" if csr else "on CUDA in fp16 or bf16")
+                + f", not {device} {self.dtype.value}",
+                "pass encoder.device=cpu encoder.dtype=fp32"
+                if csr
+                else "pass encoder.device=cuda encoder.dtype=bf16 (on a GPU with sparse tensor cores)",
+            )
 
         for side, config in (("doc", self.doc), ("query", self.query)):
             field = "encoder.model" if config.model == self.model else f"encoder.{side}.model"

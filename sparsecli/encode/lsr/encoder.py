@@ -147,7 +147,7 @@ def encode(
         torch.set_num_threads(context.threads)
     context.uses_threads(torch.get_num_threads())
     torch.manual_seed(context.seed)
-    factory = SideFactory(config.load_options(), config.batch_size, config.compile)
+    factory = SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
     doc_side = factory.build("doc", config.doc)
     query_side = factory.build("query", config.query)
     n_cols = _check_vocabularies(doc_side, query_side)

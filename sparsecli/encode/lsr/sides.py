@@ -9,6 +9,7 @@ query costs a tokenizer call and a table lookup.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -264,11 +265,46 @@ def _checkpoint_tensors(name: str, keys: tuple[str, ...], options: hf.LoadOption
         return str(path), {key: tensors.get_tensor(key) for key in keys if key in present}
 
 
+def sparse_layers(model: Any, name: str, sparse_format: str) -> None:
+    """Put a pruned model's sparse layers in (encoder.sparse_format): CSR from the prune run's
+    csr.safetensors, or torch's 2:4 semi-structured weights. Raises InputError (one line)."""
+    import logging
+
+    if sparse_format == "csr":
+        from sparsecli.sparsity import csr
+
+        path = Path(name) / "csr.safetensors"
+        if not path.is_file():
+            raise InputError(
+                f"{name} has no csr.safetensors",
+                where="encoder.sparse_format",
+                fix="prune with csr=true, or pass dense",
+            )
+        try:
+            swapped = csr.swap_in(model, path)
+        except ValueError as err:
+            raise InputError(
+                str(err), where="encoder.sparse_format", fix="re-export with `sparse prune ... csr=true`"
+            ) from None
+    else:
+        from sparsecli.sparsity import semistructured
+
+        swapped = semistructured.swap_in(model)
+        if not swapped:
+            raise InputError(
+                f"{name} has no 2:4 Linear layer with both dimensions multiples of 64",
+                where="encoder.sparse_format",
+                fix="prune with sparsity.structure=nm sparsity.nm=2:4, or pass dense",
+            )
+    logging.getLogger("sparsecli").info("%s layers: %d of the model's", sparse_format, len(swapped))
+
+
 class SideFactory:
     """Builds sides, loading each tokenizer and model once even when both sides share them."""
 
-    def __init__(self, options: hf.LoadOptions, batch_size: int, compile_model: bool):
+    def __init__(self, options: hf.LoadOptions, batch_size: int, compile_model: bool, sparse_format: str = "dense"):
         self.options, self.batch_size, self.compile_model = options, batch_size, compile_model
+        self.sparse_format = sparse_format
         self._tokenizers: dict = {}
         self._models: dict = {}
         self._available: dict = {}  # (model, revision) -> the options it loads with
@@ -290,6 +326,8 @@ class SideFactory:
         key = (config.model, config.revision, kind)
         if key not in self._models:
             model = hf.load_model(config.model, kind, self._options(config))
+            if self.sparse_format != "dense":
+                sparse_layers(model, config.model, self.sparse_format)
             if self.compile_model:
                 import torch
 
