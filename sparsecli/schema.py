@@ -56,7 +56,7 @@ def as_dict(config: Any, stand_in: Optional[Callable[[Any, Mapping], Any]] = Non
         for f in fields(config):
             in_key = f.metadata.get("in_key", True)
             value = getattr(config, f.name)
-            if not in_key or (in_key == "unless_default" and value == f.default):
+            if not in_key or (in_key == "unless_default" and value == _default(f)):
                 continue
             if stand_in is not None and f.metadata:
                 value = stand_in(value, f.metadata)
@@ -77,6 +77,12 @@ def check(ok: bool, where: str, message: str, fix: str) -> None:
         raise ConfigError(message, where=where, fix=fix)
 
 
+def _default(f) -> Any:
+    from dataclasses import MISSING as NONE
+
+    return f.default_factory() if f.default is NONE and f.default_factory is not NONE else f.default
+
+
 def runtime_field(default: Any = None, factory: Optional[Callable[[], Any]] = None) -> Any:
     if factory is not None:
         return field(default_factory=factory, metadata={"in_key": False})
@@ -87,7 +93,9 @@ def location_field(default: Any = None, factory: Optional[Callable[[], Any]] = N
     return runtime_field(default, factory)  # the same for the key; the name says why
 
 
-def late_field(default: Any) -> Any:
+def late_field(default: Any = None, factory: Optional[Callable[[], Any]] = None) -> Any:
+    if factory is not None:
+        return field(default_factory=factory, metadata={"in_key": "unless_default"})
     return field(default=default, metadata={"in_key": "unless_default"})
 
 

@@ -135,3 +135,16 @@ def test_run_key_holds_content_not_locations(tmp_path, monkeypatch):
     assert key("encode", "data=beir", "data.path=tiny", *model, "encoder.shard_size=7") == key(
         "encode", "data=beir", "data.path=tiny", *model
     )
+
+
+def test_a_field_added_late_stays_out_of_the_key_at_its_default():
+    from sparsecli.encode.lsr.config import LSRConfig, SideConfig, SparseFormat
+    from sparsecli.schema import as_dict
+    from sparsecli.sparsity.config import OneShot
+
+    config = LSRConfig(model="m", doc=SideConfig(model="m"), query=SideConfig(model="m", max_length=64))
+    assert "sparse_format" not in as_dict(config)  # encode runs made before it keep their keys
+    config.sparse_format = SparseFormat.csr
+    assert as_dict(config)["sparse_format"] == "csr"
+    assert "layer_types" not in as_dict(OneShot())
+    assert as_dict(OneShot(layer_types=["linear", "embedding"]))["layer_types"] == ["linear", "embedding"]

@@ -96,14 +96,14 @@ def test_semi_structured_swaps_only_two_four_linears_of_kernel_shapes():
 
     from sparsecli.sparsity import semistructured, structure
 
-    model = nn.Sequential(nn.Linear(128, 64), nn.Linear(64, 64), nn.Linear(64, 32))
+    model = nn.Sequential(nn.Linear(128, 64), nn.Linear(64, 64), nn.Linear(64, 16))
     with torch.no_grad():
         for layer in model:
             layer.weight.mul_(structure.n_m(layer.weight.abs(), 2, 4))
         model[1].weight[0, :4] = 1.0  # one group of four dense: not 2:4
     converted = []
     names = semistructured.swap_in(model, lambda w: converted.append(w.shape) or w.clone())
-    assert names == ["0"] and converted == [(64, 128)]  # [1] is not 2:4, [2] has 32 rows
+    assert names == ["0"] and converted == [(64, 128)]  # [1] is not 2:4, [2] has 16 rows
     with pytest.raises(ValueError, match="CUDA in fp16 or bf16"):
         semistructured.swap_in(model)
 
@@ -178,7 +178,7 @@ def test_gradual_pruning_inside_self_distillation_reaches_the_target_with_zeros_
             ["sparsity=imp", "sparsity.sparsity=0.75", "sparsity.rounds=2", "sparsity.round_steps=4"],
             [(4, 0.5), (8, None)],
         ),
-        (["sparsity=srste", "sparsity.decay=linear", "sparsity.decay_end=6"], [(0, 0.5)]),
+        (["sparsity=srste", "sparsity.decay=linear", "sparsity.decay_end=6"], [(0, 0.5), (12, 0.5)]),
     ],
 )
 def test_iterative_pruning_and_srste_train_inside_self_distillation(sparse, tiny_bert, schedule, expect):
@@ -190,7 +190,7 @@ def test_iterative_pruning_and_srste_train_inside_self_distillation(sparse, tiny
             "recovery.batch_size=4", "recovery.seq_len=32"]  # fmt: skip
     run = prune(sparse, tiny_bert, *args)
     report = json.loads((run / "report.json").read_text())
-    changes = report["recovery"]["mask_changes"]
+    changes = report["recovery"]["schedule_log"]
     assert [e["step"] for e in changes] == [step for step, _ in expect]
     for entry, (_, level) in zip(changes, expect):
         if level is not None:
@@ -219,7 +219,15 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
     [
         (["sparsity.criterion=wanda"], "data"),
         (["sparsity=gradual"], "recovery.steps"),
-        (["sparsity=rigl"], "sparsity"),
+        (["sparsity=rigl"], "recovery.steps"),
+        (["sparsity=srste", "sparsity.decay=linear", "recovery.steps=500"], "recovery.steps"),
+        (["sparsity=srste", "sparsity.refine=dsnot", "recovery.steps=5"], "sparsity.refine"),
+        (["sparsity=srste", "sparsity.nm=2:7", "recovery.steps=5", "data=beir", f"data.path={TINY}"], "sparsity.nm"),
+        (
+            ["sparsity=srste", "sparsity.include=[nomatch]", "recovery.steps=5", "data=beir", f"data.path={TINY}"],
+            "sparsity.include",
+        ),
+        (["sparsity=imp", "recovery.steps=301"], "recovery.steps"),
         (["sparsity=imp"], "recovery.steps"),
         (["sparsity=imp", "sparsity.rewind_step=100"], "sparsity.rewind_step"),
         (["sparsity=imp", "sparsity.criterion=random"], "sparsity.criterion"),

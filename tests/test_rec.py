@@ -130,8 +130,8 @@ def test_same_seed_same_bytes_and_an_interrupted_run_resumes_to_them(sparse, tmp
 
     saved = training.save_checkpoint
 
-    def stop_after_epoch_2(folder, model, optimizer, state):
-        saved(folder, model, optimizer, state)
+    def stop_after_epoch_2(folder, model, optimizer, state, *rest):
+        saved(folder, model, optimizer, state, *rest)
         if state["epoch"] == 2:
             raise KeyboardInterrupt
 

@@ -192,3 +192,64 @@ def test_srste_with_linear_decay_scales_the_pruned_weights_then_trains_to_a_vali
     for name, module in modules.items():
         keep = control.masks[name]
         assert (keep.reshape(-1, 4).sum(1) == 2).all() and (layers.matrix(module)[~keep] == 0).all()
+
+
+def test_rigl_zeroes_newly_grown_weights_after_the_step_and_clears_their_moments():
+    model = mlp()
+    modules = layers.targets(model)
+    start = {name: structure.per_layer(layers.matrix(m).detach().abs(), 0.5) for name, m in modules.items()}
+    control = training.Dynamic(modules, start, lambda t: 0.25, 1, 10)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
+    control.bind(optimizer)
+    x, y = torch.randn(16, 8, generator=torch.Generator().manual_seed(0)), torch.zeros(16, 4)
+    for step in range(2):  # step 0 trains; step 1 trains, then drops and grows
+        before = {name: keep.clone() for name, keep in control.masks.items()}
+        control.before_forward(step)
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        control.after_backward(step)
+        optimizer.step()
+        control.after_step(step)
+    for name, module in modules.items():
+        fresh = control.masks[name] & ~before[name]
+        assert fresh.sum() > 0 and (layers.matrix(module)[fresh] == 0).all()
+        assert (layers.matrix(module)[~control.masks[name]] == 0).all()
+        for value in optimizer.state[module.weight].values():
+            if torch.is_tensor(value) and value.shape == module.weight.shape:
+                assert (value[fresh] == 0).all()
+    assert control.log[-1]["grown"] == sum(int((control.masks[n] & ~before[n]).sum()) for n in modules)
+
+
+def test_a_layer_without_a_gradient_keeps_its_mask():
+    model = mlp()
+    modules = layers.targets(model)
+    start = {name: structure.per_layer(layers.matrix(m).detach().abs(), 0.5) for name, m in modules.items()}
+    control = training.Dynamic(modules, start, lambda t: 0.5, 1, 10)
+    model[0].weight.grad = torch.ones_like(model[0].weight)
+    model[2].weight.grad = None
+    control.after_step(1)
+    assert torch.equal(control.masks["2"], start["2"]) and not torch.equal(control.masks["0"], start["0"])
+
+
+def test_iterative_pruning_rewinds_to_a_later_step():
+    model = mlp()
+    modules = layers.targets(model)
+    snapshots = {}
+    rounds = schedules.iterative(0.5, 1, 6)
+    control = training.IterativeMagnitude(model, modules, magnitude_pruner(model), rounds, rewind_step=2)
+    original = control.before_forward
+
+    def before_forward(step):
+        if step == 2:
+            snapshots["rewind"] = {k: v.clone() for k, v in model.state_dict().items()}
+        original(step)
+        if step == 6:
+            snapshots["after"] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    control.before_forward = before_forward
+    train(model, control, 8)
+    masks = control.masks
+    for key, value in snapshots["after"].items():
+        name = key.rsplit(".", 1)[0]
+        expect = snapshots["rewind"][key] * masks[name] if key.endswith("weight") else snapshots["rewind"][key]
+        assert torch.equal(value, expect), key

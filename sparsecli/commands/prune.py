@@ -71,7 +71,8 @@ class PruneJob(CommonConfig):
     revision: Optional[str] = None  # a hub branch, tag or commit
     # the collection whose documents calibrate (wanda, sparsegpt, refine=dsnot) and recover
     data: Optional[DataConfig] = None
-    sparsity: SparsityConfig = MISSING  # oneshot; gradual with recovery.steps (rigl runs inside train-rec)
+    # oneshot; with recovery.steps also gradual, imp, srste, and rigl, set, dsl (distilled drop and grow)
+    sparsity: SparsityConfig = MISSING
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     trust_remote_code: bool = False  # run code shipped with a hub model: only when you trust it
@@ -91,12 +92,6 @@ def inputs(conf: PruneJob) -> dict:
 def check_job(conf: PruneJob) -> None:
     from sparsecli.errors import ConfigError
 
-    if conf.sparsity.name == "rigl":
-        raise ConfigError(
-            "sparsity=rigl grows weights by the gradient of a training loss",
-            where="sparsity",
-            fix="pass sparsity=oneshot, or sparsity=gradual with recovery.steps",
-        )
     from sparsecli.recommend.saved import is_recommender
     from sparsecli.sparsity.config import Criterion, Refine, Structure
 
@@ -115,16 +110,11 @@ def check_job(conf: PruneJob) -> None:
             if wrong:
                 raise ConfigError("a recommender is pruned once, without calibration, here", where=where, fix=fix)
     sp = conf.sparsity
-    # schedules that prune while distilling, and the step training must outlast
-    last = {"gradual": ("sparsity.end", getattr(sp, "end", 0)), "srste": ("its first step", 0)}
-    if sp.name == "imp":
-        last["imp"] = ("the last round", sp.rounds * sp.round_steps)
-    if sp.name in last and conf.recovery.steps <= last[sp.name][1]:
-        what, end = last[sp.name]
+    if conf.recovery.steps < sp.min_steps():
         raise ConfigError(
-            f"sparsity={sp.name} prunes during recovery, which must outlast {what} (step {end})",
+            f"sparsity={sp.name} trains while it prunes: it needs at least {sp.min_steps()} recovery steps",
             where="recovery.steps",
-            fix=f"pass recovery.steps={end + max(100, end // 2)} or more",
+            fix=f"pass recovery.steps={max(sp.min_steps(), 100)} or more",
         )
     if sp.name == "gradual":
         if conf.sparsity.criterion != Criterion.magnitude or conf.sparsity.refine != Refine.none:
@@ -266,31 +256,10 @@ def _recover(conf: PruneJob, model, teacher, batches, result, generator):
     fixed, gradual pruning, iterative pruning with rewinding, or SR-STE's N:M. Returns (the
     engine's result for the final masks, recovery.Recovered, the controller's log)."""
     from sparsecli import ui
-    from sparsecli.sparsity import engine, layers, masks, recovery, schedules, training
-    from sparsecli.sparsity.config import parse_nm
+    from sparsecli.sparsity import engine, recovery
 
     sp = conf.sparsity
-    modules = layers.targets(model, sp.include, sp.ignore)
-
-    def prune(level: float) -> dict:
-        return engine.prune_model(model, sp, None, generator, sparsity=level).masks
-
-    if sp.name == "oneshot":
-        control = training.Fixed(modules, result.masks)
-    elif sp.name == "gradual":
-        steps = schedules.update_steps(sp.start, sp.end, sp.update_frequency)
-        updates = {
-            t: schedules.gradual(t, sp.init_sparsity, sp.target(), sp.start, sp.end, sp.update_frequency, sp.exponent)
-            for t in steps
-        }
-        if sp.start > 0 and sp.init_sparsity > 0:
-            updates[0] = sp.init_sparsity  # in force before `start` too
-        control = training.Gradual(modules, prune, updates)
-    elif sp.name == "imp":
-        rounds = schedules.iterative(sp.target(), sp.rounds, sp.round_steps)
-        control = training.IterativeMagnitude(model, modules, prune, rounds, sp.rewind_step)
-    else:  # srste
-        control = training.SRSTE(modules, *parse_nm(sp.nm), sp.lambda_w, sp.decay.value, sp.decay_end)
+    control = engine.controller(model, sp, conf.recovery.steps, generator, result.masks if result else None)
     with ui.progress("recover", conf.recovery.steps, "steps") as bar:
 
         def advance(loss: float) -> None:
@@ -298,12 +267,7 @@ def _recover(conf: PruneJob, model, teacher, batches, result, generator):
             bar.note(f"loss {loss:.3g}")
 
         recovered = recovery.distill(model, teacher, batches, conf.recovery.steps, conf.recovery.lr, control, advance)
-    final = control.masks
-    nm = parse_nm(sp.nm) if sp.structure.value == "nm" else None
-    report = masks.report(final, modules, nm)
-    total = sum(r.params for r in report)
-    result = engine.Result(final, report, 1.0 - sum(r.kept for r in report) / total)
-    return result, recovered, control.log
+    return engine.summarize(control.masks, control.modules, sp), recovered, control.log
 
 
 def _prune_recommender(run, conf: PruneJob) -> None:
@@ -354,7 +318,7 @@ def _write_masks_and_report(run, conf: PruneJob, result, model_params: int, reco
             "linear_flops_per_token": {"dense": 2 * target_params, "pruned": 2 * kept},
             "layers": [r._asdict() for r in result.report],
             **(
-                {"recovery": {**recovered._asdict(), "settings": as_dict(conf.recovery), "mask_changes": schedule_log}}
+                {"recovery": {**recovered._asdict(), "settings": as_dict(conf.recovery), "schedule_log": schedule_log}}
                 if recovered
                 else {}
             ),

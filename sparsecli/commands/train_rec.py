@@ -23,7 +23,8 @@ from sparsecli.recommend.config import RankingConfig, TrainerConfig
 from sparsecli.recommend.data.config import RecDataConfig
 from sparsecli.recommend.losses import LossConfig
 from sparsecli.recommend.models.config import ModelConfig
-from sparsecli.schema import MISSING, CommonConfig, path_field
+from sparsecli.schema import MISSING, CommonConfig, late_field, path_field
+from sparsecli.sparsity.config import SparsityConfig
 
 TAG = "sparsecli"
 
@@ -38,8 +39,10 @@ class TrainRecJob(CommonConfig):
     # A train-rec or prune run directory to start from (same model settings and data): its
     # weights, and its masks kept applied through training; trainer.max_epochs=0 evaluates it.
     init: Optional[str] = path_field(None)
-    # The `sparsity` group (masks and schedules, with `sparse prune`) attaches through
-    # train.fit's after_step hook.
+    # Sparse training (the `sparsity` group, shared with `sparse prune`): rigl, set, dsl
+    # (constant-budget drop and grow), gradual (magnitude pruning during training), srste (N:M),
+    # oneshot (a fixed mask from the start). None: dense.
+    sparsity: Optional[SparsityConfig] = late_field(None)
 
 
 def inputs(conf: TrainRecJob) -> dict:
@@ -87,6 +90,30 @@ def check(conf: TrainRecJob) -> None:
             where="init",
             fix="drop init, or choose a neural model",
         )
+    if conf.sparsity is not None:
+        from sparsecli.sparsity.config import criterion_needs_calibration
+
+        for wrong, message, fix in (
+            (not conf.model.neural, f"model={conf.model.name} has no trained weights to sparsify", "drop sparsity="),
+            (
+                conf.sparsity.name == "imp",
+                "iterative pruning rewinds across rounds, which train-rec's checkpoints do not hold",
+                "pass sparsity=gradual, rigl, set or dsl",
+            ),
+            (
+                criterion_needs_calibration(conf.sparsity),
+                f"{conf.sparsity.criterion.value} reads calibration text, which recommenders do not have",
+                "pass sparsity.criterion=magnitude or random",
+            ),
+            (
+                conf.sparsity.structure.value in ("heads", "rows"),
+                "training would grow pruned neurons' biases back",
+                "pass sparsity.structure=unstructured, nm or block",
+            ),
+            (conf.init is not None, "init's masks are held fixed already", "drop sparsity=, or init="),
+        ):
+            if wrong:
+                raise ConfigError(message, where="sparsity" if "init" not in message else "init", fix=fix)
     if conf.loss is None and conf.model.neural:
         raise ConfigError(f"model={conf.model.name} needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
     if conf.trainer.monitor not in conf.rank.measures():
@@ -109,7 +136,7 @@ def body(run, conf: TrainRecJob) -> None:
     from sparsecli.recommend import data as rec_data
     from sparsecli.recommend import export, ranking, saved, train
     from sparsecli.runs.rundir import WORK
-    from sparsecli.sparsity import masks
+    from sparsecli.sparsity import engine, layers, masks, training
 
     log = logging.getLogger("sparsecli")
     # Byte-identical results hold for one device and one thread count: BLAS sums in another order otherwise.
@@ -149,27 +176,38 @@ def body(run, conf: TrainRecJob) -> None:
     work = run.path / WORK
     work.mkdir(exist_ok=True)
     trained = None
-    kept, after_step = {}, None
+    kept, control = {}, None
     if conf.init is not None:
         start = saved.load(conf.init, "init")
         saved.check_fits(start, conf.init, conf.model, data.items, "init")
         model.load_state_dict(start.model.state_dict())
         kept = start.masks
         if kept:  # a pruned model stays pruned: its zeros are restored after every step
-            modules = {name: model.get_submodule(name) for name in kept}
-            masks.apply(modules, kept)
-            after_step = lambda model, step: masks.apply(modules, kept)  # noqa: E731
+            control = training.Fixed({name: layers.find(model, name) for name in kept}, kept)
         log.info("init=%s: %s weights", conf.init, f"pruned ({len(kept)} layers)" if kept else "dense")
+    elif conf.sparsity is not None and conf.trainer.max_epochs > 0:
+        planned = train.planned_steps(model, data.split.train, conf.trainer)
+        control = engine.controller(
+            model, conf.sparsity, planned, torch.Generator().manual_seed(conf.seed), steps_field="trainer.max_epochs"
+        )
+        census = control.census()
+        log.info(
+            "sparsity=%s: %d target layers, %d of their %d weights pruned at the start; %d steps planned",
+            conf.sparsity.name, len(control.modules), census["pruned"],
+            sum(layers.matrix(m).numel() for m in control.modules.values()), planned,
+        )  # fmt: skip
     with run.timer("train"):
         if model.neural and conf.trainer.max_epochs == 0:
             log.info("trainer.max_epochs=0: evaluating the initial weights")
         elif model.neural:
             trained = train.fit(
-                model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress, after_step=after_step,
+                model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress, control=control,
                 after_epoch=lambda epoch: run.checkpoint(epoch, conf.trainer.max_epochs, "epochs"),
             )  # fmt: skip
         else:
             model.to(device).fit(data.split.train)
+    if control is not None:
+        kept = control.finish()  # the best epoch's masks (train.fit), applied: what is ranked and saved
     model.to(device).eval()
     counts = data.split.train.item_counts(n_items)
     results: dict = {
@@ -194,6 +232,18 @@ def body(run, conf: TrainRecJob) -> None:
             results[f"{name}_sampled"] = ranking.sampled(model.scorer(), targets, n_items, conf.rank, conf.seed, device)
     if trained is not None:
         results["training"] = {k: v for k, v in trained._asdict().items() if k != "log"}
+    if control is not None:
+        census = control.census()
+        model_params = sum(p.numel() for p in model.parameters())
+        results["sparsity"] = {
+            "schedule": conf.sparsity.name if conf.sparsity is not None else "init",
+            "model_params": model_params,
+            "active_params": model_params - census["pruned"],
+            "target_params": sum(layers.matrix(m).numel() for m in control.modules.values()),
+            "pruned": census["pruned"],
+            "density": census["density"],
+            "schedule_log": control.log,
+        }
     with run.timer("write"):
         for name, ranked in ranked_splits.items():
             with run.writing(name) as tmp:
@@ -245,7 +295,7 @@ COMMAND = Command(
     order=50,
     schema=TrainRecJob,
     body=body,
-    groups=("data", "model", "loss", "trainer"),  # the shipped presets are for retrieval
+    groups=("data", "model", "loss", "trainer", "sparsity"),  # the shipped presets are for retrieval
     inputs=inputs,
     check=check,
     show=show,

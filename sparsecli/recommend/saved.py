@@ -64,7 +64,7 @@ def load(folder: str, field: str) -> Saved:
 
     from sparsecli.errors import InputError
     from sparsecli.recommend.train import load_weights
-    from sparsecli.sparsity import masks
+    from sparsecli.sparsity import layers, masks
 
     root = Path(folder)
     for name in (MODEL_JSON, WEIGHTS, ITEMS):
@@ -88,8 +88,9 @@ def load(folder: str, field: str) -> Saved:
         try:
             kept = masks.load(root / MASKS)
             for name, keep in kept.items():
-                if tuple(model.get_submodule(name).weight.shape) != tuple(keep.shape):
-                    raise ValueError(f"layer {name} is {tuple(model.get_submodule(name).weight.shape)}")
+                shape = tuple(layers.find(model, name).weight.shape)
+                if shape != tuple(keep.shape):
+                    raise ValueError(f"layer {name} is {shape}")
         except (ValueError, KeyError, AttributeError, SafetensorError) as err:
             raise InputError(f"{root / MASKS} does not fit the model ({err})", where=field, fix="rerun it") from None
     return Saved(model.eval(), config, info, kept)

@@ -10,6 +10,7 @@ beside a JSON file of counters; nothing is pickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ from sparsecli.recommend.config import Precision, Schedule, TrainerConfig
 from sparsecli.recommend.data.types import Dataset, Sequences
 from sparsecli.recommend.losses import LossConfig, LossContext
 from sparsecli.recommend.models.base import RecModel
+from sparsecli.sparsity.training import Controller
 
 log = logging.getLogger("sparsecli")
 
@@ -33,6 +35,7 @@ CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 STATE = "state"  # the checkpoint metadata key holding the counters
 LOG = "train_log.jsonl"
+MASK = "mask/"  # sparse training's masks, beside the weights in the work folder's files
 
 
 def windows(train: Sequences, length: int, stride: int) -> np.ndarray:
@@ -102,7 +105,9 @@ def _tensors(prefix: str, state: dict) -> dict:
     return {f"{prefix}{k}": v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
-def save_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimizer, state: dict) -> None:
+def save_checkpoint(
+    folder: Path, model: RecModel, optimizer: torch.optim.Optimizer, state: dict, control: Optional[Controller] = None
+) -> None:
     """work/checkpoint.safetensors: the model's and the optimizer's tensors, with the counters,
     the optimizer's hyper-parameters and the log so far as JSON in its metadata. One file,
     renamed into place: a checkpoint is always whole and consistent."""
@@ -110,17 +115,21 @@ def save_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimi
 
     from sparsecli.io.files import atomic_path
 
-    tensors = _tensors("model/", model.state_dict())
+    tensors = {**_tensors("model/", model.state_dict()), **_mask_tensors(control)}
     optim = optimizer.state_dict()
     for index, values in optim["state"].items():
         for name, value in values.items():
             tensors[f"optim/{index}/{name}"] = torch.as_tensor(value).detach().to("cpu").contiguous().clone()
-    meta = json.dumps({**state, "param_groups": optim["param_groups"]}, sort_keys=True)
+    # a string inside the metadata, so the log's key order survives the sorted dump
+    extra = {"control_log": json.dumps(control.log)} if control is not None else {}
+    meta = json.dumps({**state, "param_groups": optim["param_groups"], **extra}, sort_keys=True)
     with atomic_path(folder / CHECKPOINT) as tmp:
         save_file(tensors, str(tmp), metadata={STATE: meta})
 
 
-def load_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimizer) -> Optional[dict]:
+def load_checkpoint(
+    folder: Path, model: RecModel, optimizer: torch.optim.Optimizer, control: Optional[Controller] = None
+) -> Optional[dict]:
     """The counters of the checkpoint in `folder` after loading it into model and optimizer;
     None when there is none."""
     from safetensors import safe_open
@@ -133,6 +142,10 @@ def load_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimi
         state = json.loads(handle.metadata()[STATE])
     tensors = load_file(str(path))
     model.load_state_dict({k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
+    _load_masks(tensors, control)
+    control_log = state.pop("control_log", None)
+    if control is not None and control_log is not None:
+        control.log = json.loads(control_log)
     optim: dict = {"state": {}, "param_groups": state.pop("param_groups")}
     for key, value in tensors.items():
         if key.startswith("optim/"):
@@ -142,20 +155,39 @@ def load_checkpoint(folder: Path, model: RecModel, optimizer: torch.optim.Optimi
     return state
 
 
-def save_weights(path: Path, model: RecModel) -> None:
-    """The model's weights as safetensors at `path` (callers give a temporary name)."""
+def _mask_tensors(control: Optional[Controller]) -> dict:
+    return {f"{MASK}{name}": keep.contiguous() for name, keep in (control.masks if control else {}).items()}
+
+
+def _load_masks(tensors: dict, control: Optional[Controller]) -> None:
+    found = {k[len(MASK) :]: v for k, v in tensors.items() if k.startswith(MASK)}
+    if control is not None and found:
+        control.masks = found
+
+
+def save_weights(path: Path, model: RecModel, control: Optional[Controller] = None) -> None:
+    """The model's weights as safetensors at `path` (callers give a temporary name); with a
+    controller, its masks beside them (`mask/<layer>`, bool), for the work folder's copies."""
     from safetensors.torch import save_file
 
-    save_file(_tensors("", model.state_dict()), str(path))
+    save_file({**_tensors("", model.state_dict()), **_mask_tensors(control)}, str(path))
 
 
-def load_weights(path: Path, model: RecModel) -> None:
+def load_weights(path: Path, model: RecModel, control: Optional[Controller] = None) -> None:
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(path)))
+    tensors = load_file(str(path))
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(MASK)})
+    _load_masks(tensors, control)
 
 
 # ------------------------------------------------------------------ the loop
+
+
+def planned_steps(model: RecModel, train: Sequences, config: TrainerConfig) -> int:
+    """Optimizer steps in trainer.max_epochs epochs (fewer if a budget or patience stops it)."""
+    length = model.max_len + 1
+    return math.ceil(len(windows(train, length, length - 1)) / config.batch_size) * config.max_epochs
 
 
 class Trained(NamedTuple):
@@ -176,16 +208,18 @@ def fit(
     seed: int,
     work: Path,
     progress: Callable,
-    after_step: Optional[Callable[[RecModel, int], None]] = None,
+    control: Optional[Controller] = None,
     after_epoch: Optional[Callable[[int], None]] = None,
 ) -> Trained:
     """Train `model` on data.split.train, validating on data.split.valid; leaves the best
     weights in work/best.safetensors and in `model`.
 
-    after_step(model, step) runs after each optimizer step: the hook through which sparse
-    training (the `sparsity` group, which arrives with `sparse prune`) will apply and update
-    its masks; state it keeps must go into the checkpoint too. after_epoch(epoch) runs once
-    an epoch's checkpoint is saved.
+    control: sparse training (sparsity/training.py), called around every step: before the
+    forward pass, after the backward pass (before clipping: RigL ranks the raw gradient) and
+    after the optimizer step, with the global step counted from 0. Its masks are saved in each
+    checkpoint and beside the best weights, and it ends holding the best epoch's masks. Its
+    random growth (SET) is reseeded every epoch from (seed, epoch). after_epoch(epoch) runs
+    once an epoch's checkpoint is saved.
 
     Raises InputError when no user has two training interactions, ConfigError when
     trainer.monitor names no validation metric."""
@@ -207,7 +241,9 @@ def fit(
     sizes = spans[:, 1] - spans[:, 0]
     steps_per_epoch = math.ceil(len(spans) / config.batch_size)
     total = steps_per_epoch * config.max_epochs
-    state = load_checkpoint(work, model, optimizer)
+    if control is not None:
+        control.bind(optimizer)
+    state = load_checkpoint(work, model, optimizer, control)
     if state is None:
         state = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "elapsed": 0.0, "log": []}
     else:
@@ -219,6 +255,8 @@ def fit(
         torch.manual_seed(_seed(seed, epoch))
         generator = torch.Generator().manual_seed(_seed(seed, epoch) + 1)
         ctx = LossContext(generator, log_popularity)
+        if control is not None:
+            control.generator = torch.Generator().manual_seed(_seed(seed, epoch) + 2)
         order = batches(
             torch.randperm(len(spans), generator=generator).numpy(), sizes, config.batch_size, config.bucket, generator
         )
@@ -232,6 +270,8 @@ def fit(
                 inputs, targets = inputs.to(device), targets.to(device)
                 for group in optimizer.param_groups:
                     group["lr"] = _lr(config, state["step"], total)
+                if control is not None:
+                    control.before_forward(state["step"])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                     hidden = model.hidden(inputs)
                 chosen = targets >= 0
@@ -239,12 +279,14 @@ def fit(
                 value = loss(hidden[chosen].float(), targets[chosen], weights, bias, ctx)
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
+                if control is not None:
+                    control.after_backward(state["step"])
                 if config.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
+                if control is not None:
+                    control.after_step(state["step"])
                 state["step"] += 1
-                if after_step is not None:
-                    after_step(model, state["step"])
                 total_loss += float(value.detach())
                 bar.advance()
                 bar.note(f"loss {total_loss / (b + 1):.4f}")
@@ -252,6 +294,9 @@ def fit(
                     out_of_time = True
                     break
         train_s = time.perf_counter() - epoch_start
+        if control is not None:  # the masks in force at the epoch's end
+            census = control.census()
+            census["active_params"] = sum(p.numel() for p in model.parameters()) - census["pruned"]
         entry = {
             "epoch": epoch,
             "step": state["step"],
@@ -259,10 +304,12 @@ def fit(
             "lr": optimizer.param_groups[0]["lr"],
             "train_s": round(train_s, 3),
             "steps_per_s": round((b + 1) / max(train_s, 1e-9), 2),
+            **({"sparsity": census} if control is not None else {}),
         }
         if epoch % config.eval_every == 0 or out_of_time or epoch == config.max_epochs:
             model.eval()
-            ranked = ranking.full_ranking(model.scorer(), data.split.valid, n_items, rank, device)
+            with control.evaluating() if control is not None else contextlib.nullcontext():
+                ranked = ranking.full_ranking(model.scorer(), data.split.valid, n_items, rank, device)
             valid = ranking.report(ranked, data.split.valid, counts, rank)
             entry["valid"] = {k: v for k, v in valid.items() if "@" in k}
             current = valid.get(config.monitor)
@@ -277,7 +324,7 @@ def fit(
             if current > state["best"]:
                 state.update(best=current, best_epoch=epoch, bad=0)
                 with atomic_path(work / BEST) as tmp:
-                    save_weights(tmp, model)
+                    save_weights(tmp, model, control)
             else:
                 state["bad"] += 1
             log.info(
@@ -292,9 +339,9 @@ def fit(
             state["stopped"] = "max_wall_s"
         elif state["bad"] >= config.patience:
             state["stopped"] = "patience"
-        save_checkpoint(work, model, optimizer, state)
+        save_checkpoint(work, model, optimizer, state, control)
         if after_epoch is not None:
             after_epoch(epoch)
-    load_weights(work / BEST, model)
+    load_weights(work / BEST, model, control)
     stopped = state.get("stopped") or "max_epochs"
     return Trained(state["best_epoch"], state["best"], state["epoch"], state["step"], stopped, state["log"])

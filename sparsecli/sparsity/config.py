@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, List, Optional
 
-from sparsecli.schema import check, option
+from sparsecli.schema import check, late_field, option
 
 
 class Criterion(Enum):
@@ -94,6 +94,9 @@ class SparsityConfig:
     per_layer: Dict[str, float] = field(default_factory=dict)  # allocation=layers
     include: List[str] = field(default_factory=lambda: ["."])  # regexes over qualified layer names
     ignore: List[str] = field(default_factory=lambda: list(DEFAULT_IGNORE))
+    # linear; embedding (nn.Embedding tables); attention (nn.MultiheadAttention's packed
+    # in_proj_weight): layers.py. Recommenders keep most of their parameters in embeddings.
+    layer_types: List[str] = late_field(factory=lambda: ["linear"])
     # Refuse a result with a layer pruned beyond this: a fully pruned layer cuts the network
     # while the total still reads right (../shared/cases/prune/global_magnitude_collapse).
     max_layer_sparsity: float = 0.99
@@ -120,6 +123,23 @@ class SparsityConfig:
         check(self.sparsegpt_block >= 1, "sparsity.sparsegpt_block", "must be >= 1", "pass e.g. 128")
         for pattern, value in self.per_layer.items():
             check(0 <= value < 1, f"sparsity.per_layer.{pattern}", f"must be in [0, 1), got {value}", "e.g. 0.5")
+        unknown = sorted(set(self.layer_types) - {"linear", "embedding", "attention"})
+        check(
+            not unknown and bool(self.layer_types),
+            "sparsity.layer_types",
+            f"unknown or none: {unknown or '[]'}",
+            "pass a list of linear, embedding, attention",
+        )
+        check(
+            list(self.layer_types) == ["linear"]
+            or (
+                self.criterion in (Criterion.magnitude, Criterion.random)
+                and self.structure in (Structure.unstructured, Structure.nm, Structure.block)
+            ),
+            "sparsity.layer_types",
+            "embeddings and packed attention projections are pruned by magnitude or random, unstructured, N:M or blocks",
+            "pass sparsity.layer_types=[linear] for this criterion or structure",
+        )
         _regexes(self.include, "sparsity.include")
         _regexes(self.ignore, "sparsity.ignore")
         _regexes(self.per_layer, "sparsity.per_layer")
@@ -187,6 +207,10 @@ class SparsityConfig:
             "pass sparsity.allocation=uniform with structure=nm",
         )
 
+    def min_steps(self) -> int:
+        """Training steps the schedule needs: 0 to prune once."""
+        return 0
+
     def target(self) -> float:
         """The final sparsity: 1 - N/M for N:M, else `sparsity`."""
         if self.structure == Structure.nm:
@@ -236,6 +260,9 @@ class Gradual(SparsityConfig):
             "pass sparsity=oneshot with structure=nm, or an unstructured gradual schedule",
         )
 
+    def min_steps(self) -> int:
+        return self.end + 1  # the last update lands on step `end`
+
 
 @option("sparsity", "imp")
 @dataclass
@@ -262,7 +289,7 @@ class IterativeMagnitude(SparsityConfig):
         )
         check(
             self.criterion == Criterion.magnitude and self.refine == Refine.none,
-            "sparsity.criterion",
+            "sparsity.criterion" if self.criterion != Criterion.magnitude else "sparsity.refine",
             "iterative pruning ranks the trained weights by magnitude",
             "pass sparsity.criterion=magnitude and no sparsity.refine",
         )
@@ -272,6 +299,9 @@ class IterativeMagnitude(SparsityConfig):
             "iterative pruning raises the sparsity each round: unstructured or block",
             "pass sparsity.structure=unstructured, or sparsity=srste for N:M",
         )
+
+    def min_steps(self) -> int:
+        return (self.rounds + 1) * self.round_steps  # the final ticket trains a round too
 
 
 class Decay(Enum):  # training.mask_decay
@@ -299,12 +329,15 @@ class SRSTE(SparsityConfig):
         check(self.structure == Structure.nm, "sparsity.structure", "SR-STE trains N:M masks", "pass structure=nm")
         check(
             self.criterion == Criterion.magnitude and self.refine == Refine.none,
-            "sparsity.criterion",
+            "sparsity.criterion" if self.criterion != Criterion.magnitude else "sparsity.refine",
             "SR-STE chooses each step's N:M mask by magnitude",
             "pass sparsity.criterion=magnitude and no sparsity.refine",
         )
         check(self.lambda_w >= 0, "sparsity.lambda_w", "must be >= 0", "pass e.g. 2e-4")
         check(self.decay_end >= 1, "sparsity.decay_end", "must be >= 1", "pass e.g. 1000")
+
+    def min_steps(self) -> int:
+        return self.decay_end + 1 if self.decay != Decay.none else 1  # pruned weights reach zero first
 
 
 class Grow(Enum):  # dynamic.update's grow rule
@@ -322,15 +355,15 @@ class Dynamic(SparsityConfig):
     name: str = "rigl"
     grow: Grow = Grow.gradient
     drop_fraction: float = 0.3  # RigL's alpha
-    update_frequency: int = 100  # RigL's delta T
-    end: int = 1000  # RigL's T_end: masks fixed from here (the paper: 75% of training)
+    update_frequency: int = 100  # RigL's delta T (DSL's too)
+    end: Optional[int] = None  # RigL's T_end, masks fixed from here; None: 75% of the run's steps, the paper's
     allocation: Allocation = Allocation.erk  # RigL's default for its headline runs
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(0 < self.drop_fraction <= 1, "sparsity.drop_fraction", "must be in (0, 1]", "pass e.g. 0.3")
         check(self.update_frequency >= 1, "sparsity.update_frequency", "must be >= 1", "pass e.g. 100")
-        check(self.end >= 1, "sparsity.end", "must be >= 1", "pass the step after which masks stay fixed")
+        check(self.end is None or self.end >= 1, "sparsity.end", "must be >= 1", "pass the step masks stay fixed from")
         check(
             self.structure == Structure.unstructured,
             "sparsity.structure",
@@ -338,8 +371,35 @@ class Dynamic(SparsityConfig):
             "pass sparsity.structure=unstructured",
         )
 
+    def min_steps(self) -> int:
+        return 1
+
 
 def criterion_needs_calibration(config: Optional[SparsityConfig]) -> bool:
     return config is not None and (
         config.criterion in (Criterion.wanda, Criterion.sparsegpt) or config.refine == Refine.dsnot
     )
+
+
+@option("sparsity", "set")
+@dataclass
+class SET(Dynamic):
+    """Sparse Evolutionary Training (Mocanu et al. 2018): RigL's drop, growth at random."""
+
+    name: str = "set"
+    grow: Grow = Grow.random
+
+
+@option("sparsity", "dsl")
+@dataclass
+class DSL(Dynamic):
+    """Dynamic Sparse Learning for recommenders (Wang et al., WSDM 2024): a random sparse start
+    at density 1 - sparsity in every tensor, embeddings and attention projections included (a
+    recommender's parameters are mostly its item table), then RigL's per-tensor drop by
+    magnitude and growth by gradient every update_frequency steps, the fraction cosine-annealed."""
+
+    name: str = "dsl"
+    criterion: Criterion = Criterion.random  # the random sparse initialisation
+    allocation: Allocation = Allocation.uniform  # the same density in every tensor
+    layer_types: List[str] = field(default_factory=lambda: ["linear", "embedding", "attention"])
+    ignore: List[str] = field(default_factory=list)  # embeddings are the point here

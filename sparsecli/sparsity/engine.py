@@ -23,7 +23,18 @@ from torch import nn
 
 from sparsecli.errors import ConfigError, InputError
 from sparsecli.schema import check
-from sparsecli.sparsity import allocation, criteria, dsnot, heads, layers, masks, sparsegpt, structure
+from sparsecli.sparsity import (
+    allocation,
+    criteria,
+    dsnot,
+    heads,
+    layers,
+    masks,
+    schedules,
+    sparsegpt,
+    structure,
+    training,
+)
 from sparsecli.sparsity.config import (
     GLOBAL,
     Allocation,
@@ -51,7 +62,12 @@ def layer_sparsities(config: SparsityConfig, shapes: Mapping[str, tuple], target
         kept = allocation.erdos_renyi(shapes, 1.0 - target, kernel=config.allocation == Allocation.erk)
         return {name: 1.0 - density for name, density in kept.items()}
     if config.allocation == Allocation.layers:
-        return {name: next((v for p, v in config.per_layer.items() if re.search(p, name)), target) for name in shapes}
+        # a schedule's intermediate level scales each layer's final sparsity alike
+        scale = target / config.target() if config.target() > 0 else 1.0
+        return {
+            name: next((v * scale for p, v in config.per_layer.items() if re.search(p, name)), target)
+            for name in shapes
+        }
     return {name: None for name in shapes}
 
 
@@ -145,7 +161,7 @@ def prune_model(
 
     Raises ConfigError naming the field: no target layer, a structure that does not fit a
     layer, an unreachable min_density, a layer pruned beyond max_layer_sparsity."""
-    modules = layers.targets(model, config.include, config.ignore)
+    modules = layers.targets(model, config.include, config.ignore, config.layer_types)
     check(bool(modules), "sparsity.include", "no Linear layer matches include and escapes ignore", "widen include")
     target = config.target() if sparsity is None else sparsity
     needs = criterion_needs_calibration(config)
@@ -180,17 +196,93 @@ def prune_model(
                     raise ConfigError(
                         f"layer {name}: {err}", where=field or "sparsity", fix="exclude it with sparsity.ignore"
                     ) from None
-    nm = parse_nm(config.nm) if config.structure == Structure.nm else None
-    report = masks.report(result, modules, nm)
-    worst = max(report, key=lambda r: r.sparsity)
+    summary = summarize(result, modules, config)
+    worst = max(summary.report, key=lambda r: r.sparsity)
     check(
         worst.sparsity <= config.max_layer_sparsity,
         "sparsity.max_layer_sparsity",
         f"layer {worst.name} would be {worst.sparsity:.1%} pruned, beyond {config.max_layer_sparsity}",
         "lower the sparsity, set a floor (sparsity.min_density) or raise the limit if you mean it",
     )
+    return summary
+
+
+def summarize(chosen: Mapping[str, torch.Tensor], modules: Mapping[str, nn.Module], config: SparsityConfig) -> Result:
+    """The masks with their per-layer report and total sparsity (N:M validity under N:M)."""
+    nm = parse_nm(config.nm) if config.structure == Structure.nm else None
+    report = masks.report(chosen, modules, nm)
     total = sum(r.params for r in report)
-    return Result(result, report, 1.0 - sum(r.kept for r in report) / total)
+    return Result(dict(chosen), report, 1.0 - sum(r.kept for r in report) / total)
+
+
+def controller(
+    model: nn.Module,
+    config: SparsityConfig,
+    total_steps: int,
+    generator: Optional[torch.Generator] = None,
+    masks_now: Optional[dict] = None,
+    steps_field: str = "recovery.steps",
+) -> training.Controller:
+    """The training-loop controller (training.py) for the config's schedule, over the config's
+    target layers of `model`, for a loop of `total_steps` optimizer steps:
+    - oneshot: `masks_now` (already applied), or the config's one-shot masks now, held fixed;
+    - gradual: Zhu & Gupta's schedule; imp: rounds with rewinding; srste: N:M by SR-STE;
+    - rigl, set, dsl: the config's one-shot masks now (random for dsl), then drop and grow
+      every update_frequency steps until `end` (default: 75% of total_steps, RigL's).
+    Pruning at an update ranks by magnitude (calibrated criteria need data: `sparse prune`).
+
+    Raises ConfigError as prune_model does, and before any training when the loop is shorter
+    than the schedule (naming `steps_field`) or a layer's shape does not fit the structure."""
+    generator = generator or torch.Generator().manual_seed(0)
+    modules = layers.targets(model, config.include, config.ignore, config.layer_types)
+    check(bool(modules), "sparsity.include", "no layer matches include and escapes ignore", "widen include")
+    check(
+        total_steps >= config.min_steps(),
+        steps_field,
+        f"{total_steps} steps, but sparsity={config.name} needs {config.min_steps()}",
+        f"train longer, or shorten the schedule (sparsity.{'decay_end' if config.name == 'srste' else 'end'})",
+    )
+    for name, module in modules.items():  # the shapes, now rather than after training
+        try:
+            layer_mask(config, torch.zeros(layers.matrix(module).shape), config.target())
+        except ValueError as err:
+            field = {Structure.nm: "sparsity.nm", Structure.block: "sparsity.block"}.get(config.structure, "sparsity")
+            raise ConfigError(f"layer {name}: {err}", where=field, fix="exclude it with sparsity.ignore") from None
+
+    def prune(level: float) -> dict:
+        return prune_model(model, config, None, generator, sparsity=level).masks
+
+    name = config.name
+    if name == "oneshot":
+        return training.Fixed(modules, masks_now if masks_now is not None else prune(config.target()))
+    if name == "gradual":
+        steps = schedules.update_steps(config.start, config.end, config.update_frequency)
+        updates = {
+            t: schedules.gradual(
+                t, config.init_sparsity, config.target(), config.start, config.end, config.update_frequency,
+                config.exponent,
+            )
+            for t in steps
+        }  # fmt: skip
+        if config.start > 0 and config.init_sparsity > 0:
+            updates[0] = config.init_sparsity  # in force before `start` too
+        return training.Gradual(modules, prune, updates)
+    if name == "imp":
+        rounds = schedules.iterative(config.target(), config.rounds, config.round_steps)
+        return training.IterativeMagnitude(model, modules, prune, rounds, config.rewind_step)
+    if name == "srste":
+        return training.SRSTE(modules, *parse_nm(config.nm), config.lambda_w, config.decay.value, config.decay_end)
+    end = config.end if config.end is not None else max(1, int(0.75 * total_steps))
+    alpha = config.drop_fraction
+    return training.Dynamic(
+        modules,
+        prune(config.target()),
+        lambda step: schedules.drop_fraction(step, alpha, end),
+        config.update_frequency,
+        end,
+        config.grow.value,
+        generator,
+    )
 
 
 def _prune_heads(model: nn.Module, modules: dict, sparsity: float, generator) -> dict:

@@ -25,18 +25,20 @@ def is_two_four(weight: torch.Tensor) -> bool:
 
 
 def fits(module: nn.Module) -> bool:
-    """A Linear the semi-structured kernels take: [out, in] with both dimensions multiples of 64
-    (torch's minimum for fp16/bf16 on CUTLASS and cuSPARSELt) and 2:4 weights."""
+    """A Linear the semi-structured kernels take: 2:4 weights [out, in] with out a multiple of
+    32 and in of 64 (torch's fp16/bf16 shape constraints for CUTLASS; cuSPARSELt's 16 x 16
+    are looser, so this fits both)."""
     if type(module) is not nn.Linear:
         return False
     rows, cols = module.weight.shape
-    return rows % 64 == 0 and cols % 64 == 0 and is_two_four(module.weight.detach())
+    return rows % 32 == 0 and cols % 64 == 0 and is_two_four(module.weight.detach())
 
 
 def swap_in(model: nn.Module, convert: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> list[str]:
     """Replace the weight of every 2:4 Linear of `model` (on CUDA, fp16 or bf16) by
     convert(weight) (default: torch.sparse.to_sparse_semi_structured), in place; returns the
-    names replaced. Raises ValueError when the model is not on CUDA in fp16 or bf16."""
+    names replaced. Raises ValueError when the model is not on CUDA in fp16 or bf16, and
+    RuntimeError as torch does (no sparse kernels for this GPU or build)."""
     if convert is None:
         from torch.sparse import to_sparse_semi_structured as convert
 
@@ -46,6 +48,6 @@ def swap_in(model: nn.Module, convert: Optional[Callable[[torch.Tensor], torch.T
     names = []
     for name, module in model.named_modules():
         if fits(module):
-            module.weight = nn.Parameter(convert(module.weight.detach()), requires_grad=False)
+            module.weight = nn.Parameter(convert(module.weight.detach().contiguous()), requires_grad=False)
             names.append(name)
     return names

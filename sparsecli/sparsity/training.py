@@ -24,7 +24,8 @@ the pruned ones and return the masks: engine.prune_model with the run's Sparsity
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ from torch import nn
 from sparsecli.sparsity import dynamic, layers, structure
 from sparsecli.sparsity import masks as mask_ops
 
-Masks = dict  # name -> bool keep [out, in]
+Masks = dict[str, torch.Tensor]  # name -> bool keep [out, in]
 
 
 class Controller:
@@ -42,6 +43,7 @@ class Controller:
         self.modules = dict(modules)
         self.masks: Masks = {}
         self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.generator: Optional[torch.Generator] = None  # random growth (SET); loops may reseed it
         self.log: list[dict] = []  # one entry per mask change: {"step", "sparsity", ...}
 
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
@@ -56,6 +58,12 @@ class Controller:
     def after_step(self, step: int) -> None:
         mask_ops.apply(self.modules, self.masks)
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """The weights as the sparse model has them, for a validation pass inside training
+        (only SR-STE's differ: it trains dense weights)."""
+        yield
+
     def finish(self) -> Masks:
         """The final masks, applied."""
         mask_ops.apply(self.modules, self.masks)
@@ -68,6 +76,16 @@ class Controller:
             int(self.masks[n].sum()) if n in self.masks else layers.matrix(m).numel() for n, m in self.modules.items()
         )
         return 1.0 - kept / total if total else 0.0
+
+    def census(self) -> dict:
+        """{"pruned": weights pruned over all targets, "density": {layer: kept / numel}}."""
+        density, pruned = {}, 0
+        for name, module in self.modules.items():
+            numel = layers.matrix(module).numel()
+            kept = int(self.masks[name].sum()) if name in self.masks else numel
+            density[name] = kept / numel
+            pruned += numel - kept
+        return {"pruned": pruned, "density": density}
 
     def _set(self, masks: Masks, step: int, **extra) -> None:
         self.masks = masks
@@ -144,10 +162,17 @@ class IterativeMagnitude(Controller):
 class Dynamic(Controller):
     """Constant-budget drop-and-grow (dynamic.update: RigL grows by the dense gradient, SET at
     random; DSL, Wang et al. WSDM 2024, is RigL's rule per tensor). Every `update_frequency`
-    steps before `end` (step > 0), after the backward pass, each layer drops
-    floor(fraction(step) * active) of its active weights by magnitude and grows as many; grown
-    weights are zero (they were pruned) and have their optimizer state cleared, so they start
-    from nothing; dropped weights are zeroed after the step. The masks' counts never change.
+    steps before `end` (step > 0), after that step's optimizer update (as RigL's reference
+    orders them), each layer drops floor(fraction(step) * active) of its active weights by
+    magnitude and grows as many of its inactive ones, by |gradient| of that step or at random.
+    Dropped weights are zeroed and newly grown ones set to zero, both with their optimizer
+    state cleared, so a grown weight starts from nothing; a weight dropped and grown back at
+    once keeps its value and state (RigL's reinit_when_same=False). A layer without a gradient
+    that step keeps its mask. The masks' counts never change.
+
+    Under Adam a grown weight's first update is about lr (1 - beta1) / sqrt(1 - beta2) (3.2 lr
+    at the defaults), whatever its gradient: fresh moments with a late step count. RigL used
+    SGD with momentum, which has no such jump.
 
     fraction: step -> fraction (schedules.drop_fraction, cosine-annealed)."""
 
@@ -166,31 +191,32 @@ class Dynamic(Controller):
         self.update_frequency = update_frequency
         self.end = end
         self.grow = grow
-        self.generator = generator
+        # random growth draws from its own generator, never torch's global one (dropout's)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self._set(dict(masks), 0, fraction=0.0)
 
-    def after_backward(self, step: int) -> None:
+    def after_step(self, step: int) -> None:
         if step == 0 or step % self.update_frequency or step >= self.end:
-            return
+            return super().after_step(step)
         fraction = self.fraction(step)
-        new, grown_all = {}, {}
+        new, fresh = {}, {}
         for name, module in self.modules.items():
             grad = module.weight.grad
+            if grad is None and self.grow == "gradient":
+                new[name], fresh[name] = self.masks[name], torch.zeros_like(self.masks[name])
+                continue
             grad = None if grad is None else (grad.T if layers.is_conv1d(module) else grad)
-            if self.grow == "gradient" and grad is None:
-                grad = torch.zeros_like(layers.matrix(module))  # unused this step: nothing to rank by
             update = dynamic.update(layers.matrix(module), self.masks[name], fraction, self.grow, grad, self.generator)
-            new[name], grown_all[name] = update.keep, update.grown
+            new[name], fresh[name] = update.keep, update.grown & ~self.masks[name]
         self.masks = new
-        if self.optimizer is not None:  # grown weights start without momentum or moments
-            mask_ops.clear_optimizer_state(self.optimizer, self.modules, {n: ~g for n, g in grown_all.items()})
-            mask_ops.clear_optimizer_state(self.optimizer, self.modules, new)
         with torch.no_grad():
             for name, module in self.modules.items():
-                module.weight.mul_(layers.stored(module, new[name]).to(module.weight.dtype))
-                if module.weight.grad is not None:  # a dropped weight takes no step now
-                    module.weight.grad.mul_(layers.stored(module, new[name]).to(module.weight.grad.dtype))
-        grown = sum(int(g.sum()) for g in grown_all.values())
+                keep = layers.stored(module, new[name] & ~fresh[name]).to(module.weight.dtype)
+                module.weight.mul_(keep)  # dropped and newly grown weights at zero
+        if self.optimizer is not None:
+            mask_ops.clear_optimizer_state(self.optimizer, self.modules, {n: ~g for n, g in fresh.items()})
+            mask_ops.clear_optimizer_state(self.optimizer, self.modules, new)
+        grown = sum(int(g.sum()) for g in fresh.values())
         self.log.append({"step": step, "sparsity": self.sparsity(), "fraction": fraction, "grown": grown})
 
 
@@ -220,18 +246,31 @@ class SRSTE(Controller):
     The dense weights W are kept. Each step's N:M mask m keeps the N largest |W| of every M
     inputs; the forward pass sees W * (m + beta (1 - m)), beta = mask_decay(step); the
     gradient reaches W unchanged (straight through) plus lambda_w (1 - m) W, which pulls the
-    pruned weights towards zero so the mask settles. finish() prunes W to its final N:M mask."""
+    pruned weights towards zero so the mask settles. finish() prunes W to its final N:M mask.
+
+    With decay this is SR-STE and PGF's mask decay together (PGF's own MDGF has no lambda_w
+    term: pass lambda_w=0 for it alone). The paper tuned lambda_w = 2e-4 with SGD; under Adam
+    the term is normalised with the gradient it is added to, so its pull is weaker.
+    The log samples the masks every `log_every` steps: flips since the last sample."""
 
     def __init__(
-        self, modules: Mapping[str, nn.Module], n: int, m: int, lambda_w: float, decay: str = "none", decay_end: int = 1
+        self,
+        modules: Mapping[str, nn.Module],
+        n: int,
+        m: int,
+        lambda_w: float,
+        decay: str = "none",
+        decay_end: int = 1,
+        log_every: int = 50,
     ):
         super().__init__(modules)
         self.n, self.m, self.lambda_w = n, m, lambda_w
         self.decay, self.decay_end = decay, max(1, decay_end)
         mask_decay(0, decay, self.decay_end)  # refuse an unknown kind now
         self.dense: dict = {}
-        self.log_every = 50
+        self.log_every = max(1, log_every)
         self._changes = 0  # mask entries flipped since the last log entry
+        self._step = 0
 
     def _mask(self, module: nn.Module) -> torch.Tensor:
         return structure.n_m(layers.matrix(module).detach().abs().float(), self.n, self.m)
@@ -239,6 +278,7 @@ class SRSTE(Controller):
     @torch.no_grad()
     def before_forward(self, step: int) -> None:
         beta = mask_decay(step, self.decay, self.decay_end)
+        self._step = step
         previous = self.masks
         self.masks = {name: self._mask(module) for name, module in self.modules.items()}
         if previous:
@@ -263,6 +303,24 @@ class SRSTE(Controller):
     def after_step(self, step: int) -> None:
         pass  # the dense weights train on
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        dense = {name: module.weight.detach().clone() for name, module in self.modules.items()}
+        with torch.no_grad():
+            for module in self.modules.values():
+                module.weight.mul_(layers.stored(module, self._mask(module)).to(module.weight.dtype))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, module in self.modules.items():
+                    module.weight.copy_(dense[name])
+
     def finish(self) -> Masks:
-        self.masks = {name: self._mask(module) for name, module in self.modules.items()}
+        final = {name: self._mask(module) for name, module in self.modules.items()}
+        if self.masks:
+            self._changes += sum(int((self.masks[n] != keep).sum()) for n, keep in final.items())
+        self.masks = final
+        self.log.append({"step": self._step + 1, "sparsity": self.sparsity(), "beta": 0.0, "flipped": self._changes})
+        self._changes = 0
         return super().finish()

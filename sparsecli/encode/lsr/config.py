@@ -96,7 +96,9 @@ class LSRConfig(EncoderConfig):
     # are drawn from the whole collection in one fixed order, so it never changes a byte.
     shard_size: int = runtime_field(2048)
     compile: bool = False  # torch.compile the model
-    sparse_format: SparseFormat = late_field(SparseFormat.dense)  # csr or semi_structured: pruned models (`sparse prune`) only
+    sparse_format: SparseFormat = late_field(
+        SparseFormat.dense
+    )  # csr or semi_structured: pruned models (`sparse prune`) only
 
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
@@ -140,6 +142,16 @@ class LSRConfig(EncoderConfig):
                 if csr
                 else "pass encoder.device=cuda encoder.dtype=bf16 (on a GPU with sparse tensor cores)",
             )
+            if not csr:
+                import torch
+
+                capability = torch.cuda.get_device_capability()
+                check(
+                    capability >= (8, 0),
+                    "encoder.sparse_format",
+                    f"2:4 kernels need compute capability 8.0 or later, this GPU has {capability[0]}.{capability[1]}",
+                    "pass encoder.sparse_format=dense",
+                )
 
         for side, config in (("doc", self.doc), ("query", self.query)):
             field = "encoder.model" if config.model == self.model else f"encoder.{side}.model"

@@ -150,6 +150,16 @@ def encode(
     factory = SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
     doc_side = factory.build("doc", config.doc)
     query_side = factory.build("query", config.query)
+    if config.sparse_format.value != "dense" and not factory.sparse_layers:
+        from sparsecli.errors import InputError
+
+        csr = config.sparse_format.value == "csr"
+        raise InputError(
+            "no model here has " + ("csr.safetensors" if csr else "a 2:4 Linear layer of the kernels' shapes"),
+            where="encoder.sparse_format",
+            fix=("prune with csr=true" if csr else "prune with sparsity.structure=nm sparsity.nm=2:4")
+            + ", or pass encoder.sparse_format=dense",
+        )
     n_cols = _check_vocabularies(doc_side, query_side)
     log.info("doc side: %s; query side: %s", factory.provenance["doc"], factory.provenance["query"])
 

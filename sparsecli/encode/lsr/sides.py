@@ -265,9 +265,11 @@ def _checkpoint_tensors(name: str, keys: tuple[str, ...], options: hf.LoadOption
         return str(path), {key: tensors.get_tensor(key) for key in keys if key in present}
 
 
-def sparse_layers(model: Any, name: str, sparse_format: str) -> None:
+def sparse_layers(model: Any, name: str, sparse_format: str) -> int:
     """Put a pruned model's sparse layers in (encoder.sparse_format): CSR from the prune run's
-    csr.safetensors, or torch's 2:4 semi-structured weights. Raises InputError (one line)."""
+    csr.safetensors, or torch's 2:4 semi-structured weights. Returns how many layers changed:
+    0 for a model without them (a dense query model beside a pruned document model); the
+    caller refuses a run where no model had any. Raises InputError (one line)."""
     import logging
 
     if sparse_format == "csr":
@@ -275,11 +277,7 @@ def sparse_layers(model: Any, name: str, sparse_format: str) -> None:
 
         path = Path(name) / "csr.safetensors"
         if not path.is_file():
-            raise InputError(
-                f"{name} has no csr.safetensors",
-                where="encoder.sparse_format",
-                fix="prune with csr=true, or pass dense",
-            )
+            return 0
         try:
             swapped = csr.swap_in(model, path)
         except ValueError as err:
@@ -289,14 +287,17 @@ def sparse_layers(model: Any, name: str, sparse_format: str) -> None:
     else:
         from sparsecli.sparsity import semistructured
 
-        swapped = semistructured.swap_in(model)
-        if not swapped:
+        try:
+            swapped = semistructured.swap_in(model)
+        except (ValueError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(
-                f"{name} has no 2:4 Linear layer with both dimensions multiples of 64",
+                f"2:4 kernels refused {name}: {first}",
                 where="encoder.sparse_format",
-                fix="prune with sparsity.structure=nm sparsity.nm=2:4, or pass dense",
-            )
-    logging.getLogger("sparsecli").info("%s layers: %d of the model's", sparse_format, len(swapped))
+                fix="pass encoder.sparse_format=dense (sparse tensor cores need compute capability 8.0 or later)",
+            ) from None
+    logging.getLogger("sparsecli").info("%s: %s layers: %d", name, sparse_format, len(swapped))
+    return len(swapped)
 
 
 class SideFactory:
@@ -305,6 +306,7 @@ class SideFactory:
     def __init__(self, options: hf.LoadOptions, batch_size: int, compile_model: bool, sparse_format: str = "dense"):
         self.options, self.batch_size, self.compile_model = options, batch_size, compile_model
         self.sparse_format = sparse_format
+        self.sparse_layers = 0  # layers sparse_format put in, over every model loaded
         self._tokenizers: dict = {}
         self._models: dict = {}
         self._available: dict = {}  # (model, revision) -> the options it loads with
@@ -327,7 +329,7 @@ class SideFactory:
         if key not in self._models:
             model = hf.load_model(config.model, kind, self._options(config))
             if self.sparse_format != "dense":
-                sparse_layers(model, config.model, self.sparse_format)
+                self.sparse_layers += sparse_layers(model, config.model, self.sparse_format)
             if self.compile_model:
                 import torch
 
