@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,20 @@ beauty: install
 	  budget=$$(case "$$args" in *long*) ;; *) echo trainer.max_wall_s=$(BEAUTY_BUDGET);; esac); \
 	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec $$args $$budget \
 	    data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
+	done
+
+# Sparse training of SASRec-CE on p5-beauty (issue 15): the dense model and DSL at densities 0.5
+# and 0.2, then RigL, SET and gradual magnitude pruning at 0.2, all over every tensor (item and
+# position tables, packed q/k/v, Linear layers), the same SPARSE_EPOCHS epochs each (lr 2e-3,
+# cosine to 0); test figures and active parameters in each run's metrics.json.
+SPARSE_EPOCHS ?= 10
+ALL_TENSORS = sparsity.layer_types=[linear,embedding,attention] sparsity.ignore=[] sparsity.allocation=uniform
+beauty-sparse: install
+	for args in "" "sparsity=dsl sparsity.sparsity=0.5" "sparsity=dsl sparsity.sparsity=0.8" \
+	    "sparsity=rigl sparsity.sparsity=0.8 $(ALL_TENSORS)" "sparsity=set sparsity.sparsity=0.8 $(ALL_TENSORS)" \
+	    "sparsity=gradual sparsity.sparsity=0.8 sparsity.end=1300 $(ALL_TENSORS)"; do \
+	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec loss=ce trainer=long trainer.max_epochs=$(SPARSE_EPOCHS) \
+	    $$args data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
 	done
 
 bench: install

@@ -497,3 +497,18 @@ def test_eval_of_an_interrupted_train_rec_run_names_train_rec(sparse, tmp_path):
     (run / "meta.json").write_text('{"command": "train-rec"}')
     result = sparse("eval", f"search_run={run}", "eval=rec")
     assert "rerun the `sparse train-rec ...` that created it" in error_line(result)
+
+
+def test_slices_split_users_by_their_targets_training_count_and_history():
+    ranked = ranking.Ranked(
+        np.array([1, 0, 3, 2]), np.zeros((4, 1), np.int32), np.zeros((4, 1), np.float32), 0
+    )  # ranks: hit at 1, masked, 3, 2
+    inputs = Sequences(np.array([0, 2, 4, 30, 31]), np.zeros(31, np.int32), None)
+    targets = Targets(np.arange(4, dtype=np.int32), np.array([0, 1, 2, 3], np.int32), inputs)
+    counts = np.array([0, 0, 5, 9])  # items 0 and 1 unseen in training, item 2 cold
+    out = ranking.report(ranked, targets, counts, ranking.RankingConfig(ks=[1, 5]))
+    unseen = out["slices"]["unseen_target(0)"]
+    assert unseen["users"] == 2 and unseen["HR@1"] == 0.5 and unseen["HR@5"] == 0.5
+    cold = out["slices"]["cold_target(<=5)"]
+    assert cold["users"] == 3 and cold["HR@5"] == 2 / 3 and cold["HR@1"] == 1 / 3
+    assert out["slices"]["long_history(>=20)"]["users"] == 1 and out["slices"]["long_history(>=20)"]["HR@1"] == 0.0

@@ -175,7 +175,9 @@ def masked_history(scores: torch.Tensor, inputs: Sequences, rows: np.ndarray) ->
 
 def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: RankingConfig) -> dict:
     """Metrics (means over all evaluated users), coverage and popularity bias of the top
-    lists, and the same metrics on slices: cold targets, short and long histories."""
+    lists, and the same metrics on slices: targets unseen in training (no model that learns
+    one vector per item ID can rank them), cold targets (at most rank.cold_items training
+    interactions), short and long histories."""
     values = metrics.per_user(ranked.ranks, config.ks)
     out: dict = {"users": int(len(ranked.ranks)), **metrics.means(values)}
     n_items = len(train_counts)
@@ -189,6 +191,7 @@ def report(ranked: Ranked, targets: Targets, train_counts: np.ndarray, config: R
         out["masked_targets"] = ranked.masked_targets
     lengths = np.diff(targets.inputs.indptr)
     slices = {
+        "unseen_target(0)": train_counts[targets.targets] == 0,
         f"cold_target(<={config.cold_items})": train_counts[targets.targets] <= config.cold_items,
         f"short_history(<={config.short_history})": lengths <= config.short_history,
         f"long_history(>={config.long_history})": lengths >= config.long_history,
