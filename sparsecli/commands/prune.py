@@ -287,7 +287,8 @@ def _prune_recommender(run, conf: PruneJob) -> None:
     with run.timer("write"):
         with run.writing(saved.WEIGHTS) as tmp:
             train.save_weights(tmp, model)
-        saved.write_info(run, start.config, int(start.info["n_items"]))
+        extra = {"features": start.info["features"]} if "features" in start.info else None  # m2trec's tables
+        saved.write_info(run, start.config, int(start.info["n_items"]), extra)
         with run.writing(saved.ITEMS) as tmp:
             shutil.copyfile(f"{conf.checkpoint}/{saved.ITEMS}", tmp)
         _write_masks_and_report(run, conf, result, sum(p.numel() for p in model.parameters()))

@@ -170,8 +170,17 @@ def body(run, conf: TrainRecJob) -> None:
             "or drop repeats with data.filter.dedup=first)"
             if conf.rank.mask_history else "",
         )  # fmt: skip
+    features = None
+    if conf.model.metadata:
+        from sparsecli.recommend.models import features as item_features
+
+        features = item_features.encode(data.item_meta, conf.model.fields, n_items)
+        log.info(
+            "item metadata: %s",
+            ", ".join(f"{n} ({v - 1} values)" for n, v in zip(features.names, features.vocab)),
+        )
     torch.manual_seed(conf.seed)
-    model = conf.model.build(n_items)
+    model = conf.model.build(n_items, features)
     device = conf.trainer.torch_device()
     work = run.path / WORK
     work.mkdir(exist_ok=True)
@@ -250,7 +259,7 @@ def body(run, conf: TrainRecJob) -> None:
                 export.write_split(tmp, ranked, getattr(data.split, name), data.users, data.items, TAG)
         with run.writing("model.safetensors") as tmp:
             train.save_weights(tmp, model)
-        saved.write_info(run, conf.model, n_items)
+        saved.write_info(run, conf.model, n_items, {"features": features.spec()} if features else None)
         if kept:
             with run.writing(saved.MASKS) as tmp:
                 masks.save(tmp, kept)

@@ -76,8 +76,13 @@ def load(folder: str, field: str) -> Saved:
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{root / MODEL_JSON} is unreadable ({err})", where=field, fix="rerun that run") from None
     config = model_config(info, root / MODEL_JSON, field)
+    features = None
+    if getattr(config, "metadata", False):  # tables of the recorded shapes, filled by load_weights
+        from sparsecli.recommend.models.features import placeholder
+
+        features = placeholder(info.get("features") or {}, n_items)
     with torch.random.fork_rng():  # building draws initial weights, which load_weights replaces
-        model = config.build(n_items)
+        model = config.build(n_items, features)
     try:
         load_weights(root / WEIGHTS, model)
     except (RuntimeError, SafetensorError) as err:

@@ -277,6 +277,9 @@ def fit(
                 chosen = targets >= 0
                 weights, bias = model.output_weights()
                 value = loss(hidden[chosen].float(), targets[chosen], weights, bias, ctx)
+                extra = model.auxiliary_loss(hidden[chosen].float(), targets[chosen])
+                if extra is not None:  # M2TRec's category heads
+                    value = value + extra
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if control is not None:

@@ -90,6 +90,11 @@ class RecModel(nn.Module):
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         raise NotImplementedError
 
+    def auxiliary_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> Optional[torch.Tensor]:
+        """A loss added to the next-item loss (multi-task models), from the hidden states of the
+        positions taking a loss [m, d] and their target items [m]; None: none."""
+        return None
+
     def score(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 

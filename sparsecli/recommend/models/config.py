@@ -4,8 +4,8 @@ defaults are the published ones, with the reason beside each."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar, List
 
 from sparsecli.schema import check, option
 
@@ -21,13 +21,15 @@ class ModelConfig:
     """Base of the `model` group: each option builds its RecModel (models/base.py)."""
 
     neural: ClassVar[bool] = True  # trained by recommend/train.py with a loss; else fit in closed form
+    metadata: ClassVar[bool] = False  # built from item metadata (build's `features`)
     name: str = "?"
     max_len: int = 50  # the longest history a neural model reads (SASRec's n)
 
     def __post_init__(self) -> None:
         check(self.max_len >= 1, "model.max_len", f"must be >= 1, got {self.max_len}", "pass e.g. 50")
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
+        """The model; `features` (features.ItemFeatures) for models with metadata = True."""
         raise NotImplementedError
 
 
@@ -49,7 +51,7 @@ class SASRecConfig(ModelConfig):
         check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=1 or 2")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
         from sparsecli.recommend.models.sasrec import SASRec
 
         return SASRec(n_items, self)
@@ -70,7 +72,7 @@ class GRU4RecConfig(ModelConfig):
         _positive(self, "dim", "hidden", "layers")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.3")
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
         from sparsecli.recommend.models.gru4rec import GRU4Rec
 
         return GRU4Rec(n_items, self)
@@ -94,7 +96,7 @@ class BERT4RecConfig(ModelConfig):
         check(0 < self.mask_prob < 1, "model.mask_prob", "must be in (0, 1)", "pass e.g. 0.2")
         check(self.max_len >= 2, "model.max_len", "must be >= 2 (one slot is the [mask])", "pass e.g. 50")
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
         from sparsecli.recommend.models.bert4rec import BERT4Rec
 
         return BERT4Rec(n_items, self)
@@ -106,7 +108,7 @@ class PopularityConfig(ModelConfig):
     neural: ClassVar[bool] = False
     name: str = "popularity"
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
         from sparsecli.recommend.models.popularity import Popularity
 
         return Popularity(n_items)
@@ -123,7 +125,43 @@ class EASEConfig(ModelConfig):
         super().__post_init__()
         check(self.l2 > 0, "model.l2", "must be > 0", "pass e.g. 500")
 
-    def build(self, n_items: int):
+    def build(self, n_items: int, features=None):
         from sparsecli.recommend.models.ease import EASE
 
         return EASE(n_items, self.l2)
+
+
+@option("model", "m2trec")
+@dataclass
+class M2TRecConfig(ModelConfig):
+    """Metadata-aware, item-ID-free, multi-task (M2TRec, RecSys 2022; models/m2trec.py)."""
+
+    metadata: ClassVar[bool] = True
+    name: str = "m2trec"
+    max_len: int = 50  # as SASRec
+    dim: int = 64  # as SASRec, so the two compare at one width
+    layers: int = 2  # as SASRec
+    heads: int = 2  # 2 heads of 32
+    dropout: float = 0.2  # the usual Transformer recommender rate
+    fields: List[str] = field(default_factory=list)  # metadata fields an item is made of; [] = all
+    # fields whose value for the next item is also predicted (the paper's category levels): [] = none
+    category_fields: List[str] = field(default_factory=list)
+    lambda_category: float = 0.5  # weight of the category losses beside the next-item loss
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "dim", "layers", "heads")
+        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=2")
+        check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
+        check(self.lambda_category >= 0, "model.lambda_category", "must be >= 0", "pass e.g. 0.5 (0: single task)")
+        extra = [f for f in self.category_fields if self.fields and f not in self.fields]
+        check(not extra, "model.category_fields", f"{extra} are not among model.fields", "add them to model.fields")
+
+    def build(self, n_items: int, features=None):
+        from sparsecli.recommend.models.m2trec import M2TRec
+
+        if features is None:
+            raise ValueError("m2trec is built from item metadata")
+        missing = [f for f in self.category_fields if f not in features.names]
+        check(not missing, "model.category_fields", f"no metadata field {missing[:1]}", "name a field of model.fields")
+        return M2TRec(n_items, self, features)

@@ -26,10 +26,22 @@ def attention_mask(inputs: torch.Tensor, heads: int, causal: bool) -> torch.Tens
 class Transformer(nn.Module):
     """Item + learned position embeddings, pre-LayerNorm blocks, a final LayerNorm."""
 
-    def __init__(self, vocab: int, max_len: int, dim: int, layers: int, heads: int, dropout: float, causal: bool):
+    def __init__(
+        self,
+        vocab: int,
+        max_len: int,
+        dim: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        causal: bool,
+        items: Optional[nn.Module] = None,
+    ):
+        """items: a module giving the vectors of shifted item numbers [B, L] -> [B, L, dim] in
+        place of an ID embedding table (M2TRec's metadata encoder)."""
         super().__init__()
         self.heads, self.causal = heads, causal
-        self.items = nn.Embedding(vocab, dim, padding_idx=PAD)
+        self.items = items if items is not None else nn.Embedding(vocab, dim, padding_idx=PAD)
         self.positions = nn.Embedding(max_len, dim)
         self.dropout = nn.Dropout(dropout)
         block = nn.TransformerEncoderLayer(
@@ -37,10 +49,12 @@ class Transformer(nn.Module):
         )
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        nn.init.normal_(self.items.weight, std=0.02)
+        if items is None:
+            nn.init.normal_(self.items.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
-        with torch.no_grad():
-            self.items.weight[PAD].zero_()
+        if items is None:
+            with torch.no_grad():
+                self.items.weight[PAD].zero_()
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         """Item + position embeddings, dropped out, zero at padding: [B, L, d]."""
