@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -122,6 +122,15 @@ beauty-sparse: install
 	    "sparsity=gradual sparsity.sparsity=0.8 sparsity.end=1300 $(ALL_TENSORS)"; do \
 	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec loss=ce trainer=long trainer.max_epochs=$(SPARSE_EPOCHS) \
 	    $$args data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
+	done
+
+# M2TRec (items made of their categories) against SASRec (one vector per item ID) on
+# Diginetica purchases, session split; M2TRec also single-task (lambda_category=0) for the
+# convergence comparison; the cold slices (unseen_target, cold_target) in each metrics.json.
+diginetica: install
+	for args in "model=sasrec" "model=m2trec model.category_fields=[categoryId]" \
+	    "model=m2trec model.category_fields=[categoryId] model.lambda_category=0"; do \
+	  $(SPARSE) train-rec data=diginetica $$args data_root=$(SHARED_DATA) || exit 1; \
 	done
 
 bench: install

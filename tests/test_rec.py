@@ -119,14 +119,21 @@ def test_metrics_equal_recboles_formulas():
 
 
 def test_same_seed_same_bytes_and_an_interrupted_run_resumes_to_them(sparse, tmp_path, monkeypatch):
-    from sparsecli.recommend import train as training
-
     folder = rule_data(tmp_path / "rule")
     args = ("trainer.max_epochs=4", "model.dropout=0.3", "loss=gbce", "loss.negatives=5")
     first = train(sparse, folder, *args, f"runs_root={tmp_path / 'a'}").run_dir
     second = train(sparse, folder, *args, f"runs_root={tmp_path / 'b'}").run_dir
     for name in ("model.safetensors", "test/run.trec.gz", "valid/run.trec.gz"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+    resumed = interrupted_then_resumed(sparse, folder, args, tmp_path / "c", monkeypatch)
+    for name in ("model.safetensors", "test/run.trec.gz", "valid/run.trec.gz"):
+        assert (first / name).read_bytes() == (resumed.run_dir / name).read_bytes(), name
+
+
+def interrupted_then_resumed(sparse, folder, args, root, monkeypatch):
+    """A run stopped (Ctrl-C) right after its epoch-2 checkpoint, then rerun: the rerun's result."""
+    from sparsecli.recommend import train as training
 
     saved = training.save_checkpoint
 
@@ -136,21 +143,12 @@ def test_same_seed_same_bytes_and_an_interrupted_run_resumes_to_them(sparse, tmp
             raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "save_checkpoint", stop_after_epoch_2)
-    interrupted = sparse(
-        "train-rec",
-        "data=atomic",
-        f"data.path={folder}",
-        "data.file=rule.inter",
-        *SMALL,
-        *args,
-        f"runs_root={tmp_path / 'c'}",
-    )
-    assert interrupted.exit_code == 130
+    common = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, *args)
+    assert sparse(*common, f"runs_root={root}").exit_code == 130
     monkeypatch.setattr(training, "save_checkpoint", saved)
-    resumed = train(sparse, folder, *args, f"runs_root={tmp_path / 'c'}")
+    resumed = train(sparse, folder, *args, f"runs_root={root}")
     assert "resuming from the checkpoint after epoch 2" in resumed.stderr
-    for name in ("model.safetensors", "test/run.trec.gz", "valid/run.trec.gz"):
-        assert (first / name).read_bytes() == (resumed.run_dir / name).read_bytes(), name
+    return resumed
 
 
 @pytest.mark.parametrize("model", ["popularity", "ease", "gru4rec", "bert4rec"])

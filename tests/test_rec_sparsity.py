@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conftest import error_line
-from test_rec import SMALL, rule_data, train
+from test_rec import SMALL, interrupted_then_resumed, rule_data, train
 
 DSL = ["sparsity=dsl", "sparsity.sparsity=0.5", "sparsity.update_frequency=4"]
 WRITTEN = ("model.safetensors", "masks.safetensors", "test/run.trec.gz", "metrics.json")
@@ -58,25 +58,10 @@ def test_dsl_learns_the_rule_at_half_density_with_a_constant_budget(sparse, tmp_
     ],
 )
 def test_same_seed_same_bytes_and_a_resumed_sparse_run_matches(sparse, tmp_path, monkeypatch, schedule):
-    from sparsecli.recommend import train as training
-
     folder = rule_data(tmp_path / "rule")
     args = ("trainer.max_epochs=4", "model.dropout=0.3", *schedule)
     first = train(sparse, folder, *args, f"runs_root={tmp_path / 'a'}").run_dir
-    saved = training.save_checkpoint
-
-    def stop_after_epoch_2(folder, model, optimizer, state, *rest):
-        saved(folder, model, optimizer, state, *rest)
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training, "save_checkpoint", stop_after_epoch_2)
-    interrupted = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, *args,
-                         f"runs_root={tmp_path / 'b'}")  # fmt: skip
-    assert interrupted.exit_code == 130
-    monkeypatch.setattr(training, "save_checkpoint", saved)
-    resumed = train(sparse, folder, *args, f"runs_root={tmp_path / 'b'}")
-    assert "resuming from the checkpoint after epoch 2" in resumed.stderr
+    resumed = interrupted_then_resumed(sparse, folder, args, tmp_path / "b", monkeypatch)
     for name in WRITTEN:
         assert (first / name).read_bytes() == (resumed.run_dir / name).read_bytes(), name
     saved_zeros_match(first)
