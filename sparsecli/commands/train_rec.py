@@ -93,27 +93,35 @@ def check(conf: TrainRecJob) -> None:
     if conf.sparsity is not None:
         from sparsecli.sparsity.config import criterion_needs_calibration
 
-        for wrong, message, fix in (
-            (not conf.model.neural, f"model={conf.model.name} has no trained weights to sparsify", "drop sparsity="),
+        for wrong, where, message, fix in (
+            (
+                not conf.model.neural,
+                "sparsity",
+                f"model={conf.model.name} has no trained weights to sparsify",
+                "drop sparsity=",
+            ),
             (
                 conf.sparsity.name == "imp",
+                "sparsity",
                 "iterative pruning rewinds across rounds, which train-rec's checkpoints do not hold",
                 "pass sparsity=gradual, rigl, set or dsl",
             ),
             (
                 criterion_needs_calibration(conf.sparsity),
+                "sparsity.criterion",
                 f"{conf.sparsity.criterion.value} reads calibration text, which recommenders do not have",
                 "pass sparsity.criterion=magnitude or random",
             ),
             (
                 conf.sparsity.structure.value in ("heads", "rows"),
+                "sparsity.structure",
                 "training would grow pruned neurons' biases back",
                 "pass sparsity.structure=unstructured, nm or block",
             ),
-            (conf.init is not None, "init's masks are held fixed already", "drop sparsity=, or init="),
+            (conf.init is not None, "init", "init's masks are held fixed already", "drop sparsity=, or init="),
         ):
             if wrong:
-                raise ConfigError(message, where="sparsity" if "init" not in message else "init", fix=fix)
+                raise ConfigError(message, where=where, fix=fix)
     if conf.loss is None and conf.model.neural:
         raise ConfigError(f"model={conf.model.name} needs a loss", where="loss", fix="pass loss=ce (or gbce, bce, ...)")
     if conf.trainer.monitor not in conf.rank.measures():
