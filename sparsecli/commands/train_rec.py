@@ -188,7 +188,7 @@ def body(run, conf: TrainRecJob) -> None:
             ", ".join(f"{n} ({v - 1} values)" for n, v in zip(features.names, features.vocab)),
         )
     torch.manual_seed(conf.seed)
-    model = conf.model.build(n_items, features)
+    model = conf.model.build(n_items, features, data.split.train)
     device = conf.trainer.torch_device()
     work = run.path / WORK
     work.mkdir(exist_ok=True)

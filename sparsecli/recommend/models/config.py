@@ -28,8 +28,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check(self.max_len >= 1, "model.max_len", f"must be >= 1, got {self.max_len}", "pass e.g. 50")
 
-    def build(self, n_items: int, features=None):
-        """The model; `features` (features.ItemFeatures) for models with metadata = True."""
+    def build(self, n_items: int, features=None, train=None):
+        """The model; `features` (features.ItemFeatures) for models with metadata = True;
+        `train` (the training Sequences) for statistics a model needs (two_tower's CFM)."""
         raise NotImplementedError
 
 
@@ -51,7 +52,7 @@ class SASRecConfig(ModelConfig):
         check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=1 or 2")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.sasrec import SASRec
 
         return SASRec(n_items, self)
@@ -72,7 +73,7 @@ class GRU4RecConfig(ModelConfig):
         _positive(self, "dim", "hidden", "layers")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.3")
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.gru4rec import GRU4Rec
 
         return GRU4Rec(n_items, self)
@@ -96,7 +97,7 @@ class BERT4RecConfig(ModelConfig):
         check(0 < self.mask_prob < 1, "model.mask_prob", "must be in (0, 1)", "pass e.g. 0.2")
         check(self.max_len >= 2, "model.max_len", "must be >= 2 (one slot is the [mask])", "pass e.g. 50")
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.bert4rec import BERT4Rec
 
         return BERT4Rec(n_items, self)
@@ -108,7 +109,7 @@ class PopularityConfig(ModelConfig):
     neural: ClassVar[bool] = False
     name: str = "popularity"
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.popularity import Popularity
 
         return Popularity(n_items)
@@ -125,7 +126,7 @@ class EASEConfig(ModelConfig):
         super().__post_init__()
         check(self.l2 > 0, "model.l2", "must be > 0", "pass e.g. 500")
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.ease import EASE
 
         return EASE(n_items, self.l2)
@@ -157,7 +158,7 @@ class M2TRecConfig(ModelConfig):
         extra = [f for f in self.category_fields if self.fields and f not in self.fields]
         check(not extra, "model.category_fields", f"{extra} are not among model.fields", "add them to model.fields")
 
-    def build(self, n_items: int, features=None):
+    def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models.m2trec import M2TRec
 
         if features is None:
@@ -165,3 +166,37 @@ class M2TRecConfig(ModelConfig):
         missing = [f for f in self.category_fields if f not in features.names]
         check(not missing, "model.category_fields", f"no metadata field {missing[:1]}", "name a field of model.fields")
         return M2TRec(n_items, self, features)
+
+
+@option("model", "two_tower")
+@dataclass
+class TwoTowerConfig(ModelConfig):
+    """Two towers with self-supervised feature masking (Yao et al., CIKM 2021; two_tower.py)."""
+
+    metadata: ClassVar[bool] = True
+    name: str = "two_tower"
+    max_len: int = 50  # as SASRec
+    dim: int = 64  # as SASRec
+    field_dim: int = 16  # each feature field's embedding, the ID's too
+    fields: List[str] = field(default_factory=list)  # metadata fields of the item tower; [] = all
+    ssl: str = "none"  # none, rfm (random feature masking) or cfm (correlated, by mutual information)
+    alpha: float = 0.1  # weight of the self-supervised loss (the paper tunes it in 0.1..3)
+    temperature: float = 0.1  # InfoNCE temperature of the two views
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "dim", "field_dim")
+        check(self.ssl in ("none", "rfm", "cfm"), "model.ssl", f"{self.ssl!r} is not none, rfm or cfm", "pass rfm")
+        check(self.alpha >= 0, "model.alpha", "must be >= 0", "pass e.g. 0.1")
+        check(self.temperature > 0, "model.temperature", "must be > 0", "pass e.g. 0.1")
+
+    def build(self, n_items: int, features=None, train=None):
+        from sparsecli.recommend.models import two_tower
+
+        if features is None:
+            raise ValueError("two_tower is built from item metadata")
+        groups = None
+        if self.ssl == "cfm" and train is not None:  # training: mutual information over its interactions
+            columns = two_tower.training_columns(features, train.items)
+            groups = two_tower.correlated_groups(two_tower.mi_matrix(columns))
+        return two_tower.TwoTower(n_items, self, features, groups)
