@@ -32,6 +32,13 @@ def test_a_pruned_recommender_is_ranked_and_fine_tuned_with_its_zeros_kept(spars
     weights = load_file(tuned / "model.safetensors")
     for name, keep in kept.items():
         assert (weights[f"{name}.weight"][~keep] == 0).all()  # training moved none of them
+    again = sparse("train-rec", "data=atomic", f"data.path={data}", "data.file=rule.inter", *SMALL,
+                   f"init={pruned.run_dir}", "sparsity=dsl")  # fmt: skip
+    assert again.exit_code != 0 and error_line(again).startswith("error: sparsity:")
+    # a dense model pruned gradually while it is fine-tuned (GMP on a trained model)
+    gmp = train(sparse, data, f"init={dense}", "trainer.max_epochs=4", "sparsity=gradual", "sparsity.end=4",
+                "sparsity.update_frequency=2")  # fmt: skip
+    assert set(json.loads((gmp.run_dir / "metrics.json").read_text())["sparsity"]["density"].values()) == {0.5}
     for run in (dense, ranked, tuned):
         evaluated = sparse("eval", f"search_run={run}", "eval=rec")
         assert evaluated.exit_code == 0, evaluated.stderr

@@ -54,7 +54,7 @@ def test_dsl_learns_the_rule_at_half_density_with_a_constant_budget(sparse, tmp_
     "schedule",
     [
         ["sparsity=set", "sparsity.sparsity=0.6", "sparsity.update_frequency=3"],
-        ["sparsity=rigl", "sparsity.sparsity=0.6", "sparsity.update_frequency=3", "sparsity.end=20"],
+        ["sparsity=rigl", "sparsity.sparsity=0.6", "sparsity.update_frequency=2", "sparsity.end=7"],
     ],
 )
 def test_same_seed_same_bytes_and_a_resumed_sparse_run_matches(sparse, tmp_path, monkeypatch, schedule):
@@ -102,4 +102,33 @@ def test_sparse_settings_that_cannot_work_are_one_line(sparse, tmp_path, args, w
     folder = rule_data(tmp_path / "rule")
     small = [a for a in SMALL if not a.startswith("model.")] if "model=ease" in args else SMALL
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *small, *args)
+    assert result.exit_code != 0 and error_line(result).startswith(f"error: {where}"), error_line(result)
+
+
+def test_the_best_epoch_is_chosen_only_once_the_gradual_schedule_has_settled(sparse, tmp_path):
+    # a dense early epoch validates best on this data; it must not be what is kept
+    args = ["sparsity=gradual", "sparsity.sparsity=0.5", "sparsity.end=4", "sparsity.update_frequency=2",
+            "trainer.max_epochs=4"]  # fmt: skip
+    run = train(sparse, rule_data(tmp_path / "rule"), *args).run_dir
+    results = json.loads((run / "metrics.json").read_text())
+    assert results["training"]["best_epoch"] >= 3
+    assert set(results["sparsity"]["density"].values()) == {0.5}
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [e.get("before_final_sparsity", False) for e in log][:2] == [True, True]
+    saved_zeros_match(run)
+
+
+@pytest.mark.parametrize(
+    "args,where",
+    [
+        (["sparsity=dsl", "sparsity.update_frequency=100"], "sparsity.update_frequency"),  # never an update
+        (["sparsity=rigl", "sparsity.end=1000"], "sparsity.end"),  # beyond the run
+        (["sparsity=srste", "sparsity.sparsity=0.8"], "sparsity.sparsity"),  # N:M fixes it
+        (["sparsity=dsl", "sparsity.layer_types=[embedding]", "sparsity.ignore=[items,positions]"], "sparsity.include"),
+    ],
+)
+def test_schedules_that_cannot_act_in_this_run_are_refused(sparse, tmp_path, args, where):
+    folder = rule_data(tmp_path / "rule")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL,
+                    "trainer.max_epochs=3", *args)  # fmt: skip
     assert result.exit_code != 0 and error_line(result).startswith(f"error: {where}"), error_line(result)

@@ -101,14 +101,29 @@ def check_job(conf: PruneJob) -> None:
         "sparsity.criterion" if conf.sparsity.criterion in (Criterion.wanda, Criterion.sparsegpt) else "sparsity.refine"
     )
     if is_recommender(conf.checkpoint):
-        for wrong, where, fix in (
-            (conf.recovery.steps, "recovery.steps", "fine-tune with `sparse train-rec init=<this prune run>`"),
-            (calibrated, asker, "pass sparsity.criterion=magnitude or random, and no sparsity.refine"),
-            (conf.csr, "csr", "drop csr=true: the CSR export serves text encoders"),
-            (conf.sparsity.name != "oneshot", "sparsity", "pass sparsity=oneshot"),
+        for wrong, where, why, fix in (
+            (
+                conf.recovery.steps,
+                "recovery.steps",
+                "a recommender recovers by training on its interactions, not by distilling on text",
+                "fine-tune with `sparse train-rec init=<this prune run>`",
+            ),
+            (
+                calibrated,
+                asker,
+                "a recommender has no calibration text",
+                "pass sparsity.criterion=magnitude or random, and no sparsity.refine",
+            ),
+            (conf.csr, "csr", "the CSR export serves text encoders", "drop csr=true"),
+            (
+                conf.sparsity.name != "oneshot",
+                "sparsity",
+                "schedules that train run inside `sparse train-rec` for a recommender",
+                "pass sparsity=oneshot here, or train-rec ... sparsity=<schedule>",
+            ),
         ):
             if wrong:
-                raise ConfigError("a recommender is pruned once, without calibration, here", where=where, fix=fix)
+                raise ConfigError(why, where=where, fix=fix)
     sp = conf.sparsity
     if conf.recovery.steps < sp.min_steps():
         raise ConfigError(

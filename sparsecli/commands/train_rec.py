@@ -118,7 +118,6 @@ def check(conf: TrainRecJob) -> None:
                 "training would grow pruned neurons' biases back",
                 "pass sparsity.structure=unstructured, nm or block",
             ),
-            (conf.init is not None, "init", "init's masks are held fixed already", "drop sparsity=, or init="),
         ):
             if wrong:
                 raise ConfigError(message, where=where, fix=fix)
@@ -197,12 +196,24 @@ def body(run, conf: TrainRecJob) -> None:
     if conf.init is not None:
         start = saved.load(conf.init, "init")
         saved.check_fits(start, conf.init, conf.model, data.items, "init")
+        if features is not None and start.info.get("features") != features.spec():
+            raise ConfigError(
+                "the saved model's item metadata has other values or fields than this data's",
+                where="init",
+                fix="pass the data (and its metadata files) it was trained on",
+            )
         model.load_state_dict(start.model.state_dict())
         kept = start.masks
+        if kept and conf.sparsity is not None:
+            raise ConfigError(
+                f"init={conf.init} is pruned already, and its masks are held fixed",
+                where="sparsity",
+                fix="drop sparsity= to fine-tune it as pruned, or start from a dense run",
+            )
         if kept:  # a pruned model stays pruned: its zeros are restored after every step
             control = training.Fixed({name: layers.find(model, name) for name in kept}, kept)
         log.info("init=%s: %s weights", conf.init, f"pruned ({len(kept)} layers)" if kept else "dense")
-    elif conf.sparsity is not None and conf.trainer.max_epochs > 0:
+    if conf.sparsity is not None and conf.trainer.max_epochs > 0:  # from scratch, or a dense init
         planned = train.planned_steps(model, data.split.train, conf.trainer)
         control = engine.controller(
             model, conf.sparsity, planned, torch.Generator().manual_seed(conf.seed), steps_field="trainer.max_epochs"

@@ -216,7 +216,9 @@ def fit(
 
     control: sparse training (sparsity/training.py), called around every step: before the
     forward pass, after the backward pass (before clipping: RigL ranks the raw gradient) and
-    after the optimizer step, with the global step counted from 0. Its masks are saved in each
+    after the optimizer step, with the global step counted from 0. Epochs that end before the
+    controller's masks reach their final sparsity (control.settles_at()) are neither kept as
+    the best nor counted against patience. Its masks are saved in each
     checkpoint and beside the best weights, and it ends holding the best epoch's masks. Its
     random growth (SET) is reseeded every epoch from (seed, epoch). after_epoch(epoch) runs
     once an epoch's checkpoint is saved.
@@ -324,7 +326,10 @@ def fit(
                     where="trainer.monitor",
                     fix=f"pass one of {', '.join(k for k in valid if '@' in k)}",
                 )
-            if current > state["best"]:
+            settled = control is None or state["step"] > control.settles_at()
+            if not settled:  # a model still being pruned is not a candidate, nor counts against patience
+                entry["before_final_sparsity"] = True
+            elif current > state["best"]:
                 state.update(best=current, best_epoch=epoch, bad=0)
                 with atomic_path(work / BEST) as tmp:
                     save_weights(tmp, model, control)
@@ -345,6 +350,12 @@ def fit(
         save_checkpoint(work, model, optimizer, state, control)
         if after_epoch is not None:
             after_epoch(epoch)
+    if not (work / BEST).is_file():  # stopped (by max_wall_s) before the schedule reached its end
+        log.warning(
+            "training ended at step %d, before the sparsity schedule settled: the last weights are kept", state["step"]
+        )
+        with atomic_path(work / BEST) as tmp:
+            save_weights(tmp, model, control)
     load_weights(work / BEST, model, control)
     stopped = state.get("stopped") or "max_epochs"
     return Trained(state["best_epoch"], state["best"], state["epoch"], state["step"], stopped, state["log"])

@@ -328,6 +328,12 @@ class SRSTE(SparsityConfig):
         super().__post_init__()
         check(self.structure == Structure.nm, "sparsity.structure", "SR-STE trains N:M masks", "pass structure=nm")
         check(
+            self.sparsity == 0.5,
+            "sparsity.sparsity",
+            f"N:M fixes the sparsity at 1 - N/M, so {self.sparsity} would be ignored",
+            "leave sparsity.sparsity alone and choose sparsity.nm (2:4, 1:4, 4:8, ...)",
+        )
+        check(
             self.criterion == Criterion.magnitude and self.refine == Refine.none,
             "sparsity.criterion" if self.criterion != Criterion.magnitude else "sparsity.refine",
             "SR-STE chooses each step's N:M mask by magnitude",

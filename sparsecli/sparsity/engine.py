@@ -162,7 +162,12 @@ def prune_model(
     Raises ConfigError naming the field: no target layer, a structure that does not fit a
     layer, an unreachable min_density, a layer pruned beyond max_layer_sparsity."""
     modules = layers.targets(model, config.include, config.ignore, config.layer_types)
-    check(bool(modules), "sparsity.include", "no Linear layer matches include and escapes ignore", "widen include")
+    check(
+        bool(modules),
+        "sparsity.include",
+        f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
+        "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
+    )
     target = config.target() if sparsity is None else sparsity
     needs = criterion_needs_calibration(config)
     check(not needs or bool(calibration), "data", f"{config.criterion.value} needs calibration data", "pass data=")
@@ -235,7 +240,12 @@ def controller(
     than the schedule (naming `steps_field`) or a layer's shape does not fit the structure."""
     generator = generator or torch.Generator().manual_seed(0)
     modules = layers.targets(model, config.include, config.ignore, config.layer_types)
-    check(bool(modules), "sparsity.include", "no layer matches include and escapes ignore", "widen include")
+    check(
+        bool(modules),
+        "sparsity.include",
+        f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
+        "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
+    )
     check(
         total_steps >= config.min_steps(),
         steps_field,
@@ -273,6 +283,18 @@ def controller(
     if name == "srste":
         return training.SRSTE(modules, *parse_nm(config.nm), config.lambda_w, config.decay.value, config.decay_end)
     end = config.end if config.end is not None else max(1, int(0.75 * total_steps))
+    check(
+        end <= total_steps,
+        "sparsity.end",
+        f"step {end} is beyond the {total_steps} steps planned",
+        f"pass sparsity.end={max(1, int(0.75 * total_steps))} or less (or leave it unset: 75% of the steps)",
+    )
+    check(
+        config.update_frequency < end,
+        "sparsity.update_frequency",
+        f"{config.update_frequency} steps leave no drop-and-grow update before step {end}: the masks would never move",
+        f"pass sparsity.update_frequency={max(1, end // 10)} or fewer, or train longer",
+    )
     alpha = config.drop_fraction
     return training.Dynamic(
         modules,

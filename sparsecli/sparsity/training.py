@@ -77,6 +77,11 @@ class Controller:
         )
         return 1.0 - kept / total if total else 0.0
 
+    def settles_at(self) -> int:
+        """The last step at which the sparsity changes (a model validated after it is at the
+        final sparsity); -1 when it never changes after the start."""
+        return -1
+
     def census(self) -> dict:
         """{"pruned": weights pruned over all targets, "density": {layer: kept / numel}}."""
         density, pruned = {}, 0
@@ -115,6 +120,9 @@ class Gradual(Controller):
     def before_forward(self, step: int) -> None:
         if step in self.updates:
             self._set(self.prune(self.updates[step]), step)
+
+    def settles_at(self) -> int:
+        return max(self.updates, default=-1)
 
 
 class IterativeMagnitude(Controller):
@@ -157,6 +165,9 @@ class IterativeMagnitude(Controller):
             if self.optimizer is not None:
                 self.optimizer.state.clear()  # a rewound network restarts its optimizer
             self._set(chosen, step, rewound_to=self.rewind_step)
+
+    def settles_at(self) -> int:
+        return max(self.rounds, default=-1)
 
 
 class Dynamic(Controller):

@@ -164,7 +164,12 @@ class M2TRecConfig(ModelConfig):
         if features is None:
             raise ValueError("m2trec is built from item metadata")
         missing = [f for f in self.category_fields if f not in features.names]
-        check(not missing, "model.category_fields", f"no metadata field {missing[:1]}", "name a field of model.fields")
+        check(
+            not missing,
+            "model.category_fields",
+            f"no metadata field {missing[0] if missing else ''!r} among the item's fields",
+            f"choose from {', '.join(features.names)}",
+        )
         return M2TRec(n_items, self, features)
 
 
