@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -131,6 +131,13 @@ diginetica: install
 	for args in "model=sasrec" "model=m2trec model.category_fields=[categoryId]" \
 	    "model=m2trec model.category_fields=[categoryId] model.lambda_category=0"; do \
 	  $(SPARSE) train-rec data=diginetica $$args data_root=$(SHARED_DATA) || exit 1; \
+	done
+
+# The same on ml-100k, items made of their genres and release year (20 epochs each).
+ml-100k-meta: install
+	for args in "model=sasrec" "model=m2trec model.fields=[class,release_year] model.category_fields=[class]" \
+	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0"; do \
+	  $(SPARSE) train-rec data=ml-100k $$args trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
 	done
 
 bench: install
