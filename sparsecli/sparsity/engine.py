@@ -53,6 +53,18 @@ class Result(NamedTuple):
     sparsity: float  # pruned / total over the target layers
 
 
+def targets(model: nn.Module, config: SparsityConfig) -> dict:
+    """The config's target layers of `model` (layers.targets). Raises ConfigError when none."""
+    modules = layers.targets(model, config.include, config.ignore, config.layer_types)
+    check(
+        bool(modules),
+        "sparsity.include",
+        f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
+        "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
+    )
+    return modules
+
+
 def layer_sparsities(config: SparsityConfig, shapes: Mapping[str, tuple], target: float) -> dict:
     """Each layer's sparsity under the config's allocation for an overall `target` (global
     allocation decides from the scores instead: None per layer)."""
@@ -161,13 +173,7 @@ def prune_model(
 
     Raises ConfigError naming the field: no target layer, a structure that does not fit a
     layer, an unreachable min_density, a layer pruned beyond max_layer_sparsity."""
-    modules = layers.targets(model, config.include, config.ignore, config.layer_types)
-    check(
-        bool(modules),
-        "sparsity.include",
-        f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
-        "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
-    )
+    modules = targets(model, config)
     target = config.target() if sparsity is None else sparsity
     needs = criterion_needs_calibration(config)
     check(not needs or bool(calibration), "data", f"{config.criterion.value} needs calibration data", "pass data=")
@@ -239,13 +245,7 @@ def controller(
     Raises ConfigError as prune_model does, and before any training when the loop is shorter
     than the schedule (naming `steps_field`) or a layer's shape does not fit the structure."""
     generator = generator or torch.Generator().manual_seed(0)
-    modules = layers.targets(model, config.include, config.ignore, config.layer_types)
-    check(
-        bool(modules),
-        "sparsity.include",
-        f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
-        "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
-    )
+    modules = targets(model, config)
     check(
         total_steps >= config.min_steps(),
         steps_field,
