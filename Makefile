@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -138,6 +138,14 @@ ml-100k-meta: install
 	for args in "model=sasrec" "model=m2trec model.fields=[class,release_year] model.category_fields=[class]" \
 	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0"; do \
 	  $(SPARSE) train-rec data=ml-100k $$args trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
+	done
+
+# The two-tower model on ml-100k (items: ID, genres, release year; batch softmax with logQ
+# correction), without self-supervision and with RFM and CFM, 20 epochs each.
+two-tower-ssl: install
+	for ssl in none rfm cfm; do \
+	  $(SPARSE) train-rec data=ml-100k model=two_tower model.fields=[class,release_year] model.ssl=$$ssl \
+	    loss=sampled_softmax loss.sampler=popularity trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
 	done
 
 bench: install
