@@ -221,8 +221,7 @@ def body(run, conf: TrainRecJob) -> None:
         census = control.census()
         log.info(
             "sparsity=%s: %d target layers, %d of their %d weights pruned at the start; %d steps planned",
-            conf.sparsity.name, len(control.modules), census["pruned"],
-            sum(layers.matrix(m).numel() for m in control.modules.values()), planned,
+            conf.sparsity.name, len(control.modules), census["pruned"], census["params"], planned,
         )  # fmt: skip
     with run.timer("train"):
         if model.neural and conf.trainer.max_epochs == 0:
@@ -267,7 +266,7 @@ def body(run, conf: TrainRecJob) -> None:
             "schedule": conf.sparsity.name if conf.sparsity is not None else "init",
             "model_params": model_params,
             "active_params": model_params - census["pruned"],
-            "target_params": sum(layers.matrix(m).numel() for m in control.modules.values()),
+            "target_params": census["params"],
             "pruned": census["pruned"],
             "density": census["density"],
             "schedule_log": control.log,

@@ -47,7 +47,11 @@ class Controller:
         self.log: list[dict] = []  # one entry per mask change: {"step", "sparsity", ...}
 
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
+        """Keep `optimizer`'s state clear where the masks prune, from now on and already: an
+        optimizer that stepped before the masks came (momentum) must not move pruned weights."""
         self.optimizer = optimizer
+        if self.masks:
+            mask_ops.clear_optimizer_state(optimizer, self.modules, self.masks)
 
     def before_forward(self, step: int) -> None:
         pass
@@ -71,11 +75,8 @@ class Controller:
 
     def sparsity(self) -> float:
         """Pruned fraction of the target weights under the masks in force (0 before any)."""
-        total = sum(layers.matrix(m).numel() for m in self.modules.values())
-        kept = sum(
-            int(self.masks[n].sum()) if n in self.masks else layers.matrix(m).numel() for n, m in self.modules.items()
-        )
-        return 1.0 - kept / total if total else 0.0
+        census = self.census()
+        return 1.0 - (census["params"] - census["pruned"]) / census["params"] if census["params"] else 0.0
 
     def settles_at(self) -> int:
         """The last step at which the sparsity changes (a model validated after it is at the
@@ -83,14 +84,15 @@ class Controller:
         return -1
 
     def census(self) -> dict:
-        """{"pruned": weights pruned over all targets, "density": {layer: kept / numel}}."""
-        density, pruned = {}, 0
+        """{"params": target weights, "pruned": those pruned, "density": {layer: kept / numel}}."""
+        density, params, pruned = {}, 0, 0
         for name, module in self.modules.items():
             numel = layers.matrix(module).numel()
             kept = int(self.masks[name].sum()) if name in self.masks else numel
             density[name] = kept / numel
+            params += numel
             pruned += numel - kept
-        return {"pruned": pruned, "density": density}
+        return {"params": params, "pruned": pruned, "density": density}
 
     def _set(self, masks: Masks, step: int, **extra) -> None:
         self.masks = masks

@@ -68,3 +68,10 @@ def placeholder(spec: dict, n_items: int) -> ItemFeatures:
     names = list(spec)
     tables = [np.zeros((n_items, int(spec[n]["width"])), dtype=np.int64) for n in names]
     return ItemFeatures(names, tables, [int(spec[n]["vocab"]) for n in names], [bool(spec[n]["multi"]) for n in names])
+
+
+def field_mean(embedding, values):
+    """Each row's mean value embedding: values int64 [m, width] (0 = none) through `embedding`
+    (an nn.Embedding, padding_idx 0) -> float [m, dim]; zero for a row without values."""
+    present = (values != 0).unsqueeze(-1).float()
+    return (embedding(values) * present).sum(1) / present.sum(1).clamp(min=1.0)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from sparsecli.recommend.models.base import PAD, NextItemModel
-from sparsecli.recommend.models.features import ItemFeatures
+from sparsecli.recommend.models.features import ItemFeatures, field_mean
 from sparsecli.recommend.models.sasrec import Transformer
 
 
@@ -57,9 +57,7 @@ class ItemEncoder(nn.Module):
         for embedding, table in zip(self.values, tables):
             distinct = rows[:, start : start + table.shape[1]]
             start += table.shape[1]
-            present = (distinct != 0).unsqueeze(-1).float()
-            summed = (embedding(distinct) * present).sum(1)
-            parts.append(summed / present.sum(1).clamp(min=1.0))  # the mean over the item's values
+            parts.append(field_mean(embedding, distinct))
         return self.norm(self.project(torch.cat(parts, dim=-1)))[inverse]
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

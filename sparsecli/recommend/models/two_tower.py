@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sparsecli.recommend.models.base import PAD, NextItemModel
-from sparsecli.recommend.models.features import ItemFeatures
+from sparsecli.recommend.models.features import ItemFeatures, field_mean
 
 
 def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
@@ -86,9 +86,7 @@ class ItemTower(nn.Module):
         that field's embedding (a masked view)."""
         parts = [self.ids(items)]
         for index, embedding in enumerate(self.values):
-            values = getattr(self, f"table_{index}")[items]
-            present = (values != 0).unsqueeze(-1).float()
-            parts.append((embedding(values) * present).sum(1) / present.sum(1).clamp(min=1.0))
+            parts.append(field_mean(embedding, getattr(self, f"table_{index}")[items]))
         stacked = torch.stack(parts, dim=1)  # [m, fields, field_dim]
         if keep is not None:
             stacked = stacked * keep.unsqueeze(-1).to(stacked.dtype)
