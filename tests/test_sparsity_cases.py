@@ -60,14 +60,7 @@ def test_global_magnitude_collapses_a_small_scale_layer_and_the_floor_prevents_i
 
 
 def test_pruned_weights_stay_zero_through_momentum_and_weight_decay():
-    folder, params, expected = case("momentum_regrowth")
-    w0, grads = np.load(folder / "w0.npy"), np.load(folder / "grads.npy")
-    linear = torch.nn.Linear(8, 1, bias=False)
-    with torch.no_grad():
-        linear.weight.copy_(torch.from_numpy(w0).float().view(1, 8))
-    optimizer = torch.optim.SGD(
-        linear.parameters(), lr=params["lr"], momentum=params["momentum"], weight_decay=params["weight_decay"]
-    )
+    linear, optimizer, grads, expected = momentum_case()
     modules = {"layer": linear}
     linear.weight.grad = torch.from_numpy(grads[0]).float().view(1, 8)
     optimizer.step()
@@ -83,6 +76,41 @@ def test_pruned_weights_stay_zero_through_momentum_and_weight_decay():
     final = linear.weight.detach().view(-1).numpy()
     assert final == pytest.approx(np.array(expected["final_w_correct"]), abs=1e-6)
     assert ((final == 0) == ~keep["layer"].view(-1).numpy()).all()  # exactly the mask, no tolerance
+
+
+def momentum_case():
+    """The momentum_regrowth case's layer (w0) and SGD optimizer, its gradients and expectations."""
+    folder, params, expected = case("momentum_regrowth")
+    w0, grads = np.load(folder / "w0.npy"), np.load(folder / "grads.npy")
+    linear = torch.nn.Linear(8, 1, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(w0).float().view(1, 8))
+    optimizer = torch.optim.SGD(
+        linear.parameters(), lr=params["lr"], momentum=params["momentum"], weight_decay=params["weight_decay"]
+    )
+    return linear, optimizer, grads, expected
+
+
+def test_momentum_regrowth_case_through_the_training_loops_controller():
+    """The same case driven as train-rec and recovery drive masks (training.Fixed)."""
+    from sparsecli.sparsity import training
+
+    linear, optimizer, grads, expected = momentum_case()
+    linear.weight.grad = torch.from_numpy(grads[0]).float().view(1, 8)
+    optimizer.step()
+    keep = structure.per_layer(criteria.magnitude(linear.weight), 0.5)
+    control = training.Fixed({"layer": linear}, {"layer": keep})
+    control.bind(optimizer)  # after the dense step: its momentum at pruned places is cleared
+    for step in (1, 2):
+        control.before_forward(step)
+        linear.weight.grad = torch.from_numpy(grads[step]).float().view(1, 8)
+        control.after_backward(step)
+        optimizer.step()
+        control.after_step(step)
+    final = control.finish()["layer"]
+    weight = linear.weight.detach().view(-1).numpy()
+    assert weight == pytest.approx(np.array(expected["final_w_correct"]), abs=1e-6)
+    assert ((weight == 0) == ~final.view(-1).numpy()).all()
 
 
 def test_n_m_groups_run_along_the_input_dimension_in_both_storage_layouts():
