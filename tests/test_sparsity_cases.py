@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SHARED_DATA
 from sparsecli.sparsity import allocation, criteria, layers, masks, schedules, structure
 
-CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "prune"
+CASES = SHARED_DATA.parent / "cases" / "prune"  # found as conftest finds ../shared (a CI clone in /tmp too)
 pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason="../shared/cases/prune is not here")
 
 
