@@ -63,6 +63,14 @@ def test_m2trec_learns_the_rule_and_scores_an_unseen_twin_as_the_seen_item(spars
     assert (again / "test/run.trec.gz").read_bytes() == (trained / "test/run.trec.gz").read_bytes()
 
 
+def test_same_seed_same_bytes(sparse, tmp_path):
+    folder = with_metadata(tmp_path / "rule")
+    args = ("trainer.max_epochs=3", "model.dropout=0.3")  # dropout and shuffling draw from the seed
+    first, second = (run(sparse, folder, *args, f"runs_root={tmp_path / root}") for root in ("a", "b"))
+    for name in ("model.safetensors", "model.json", "test/run.trec.gz", "valid/run.trec.gz", "metrics.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
 def test_item_vectors_come_from_metadata_only():
     import numpy as np
     import torch
@@ -84,6 +92,45 @@ def test_item_vectors_come_from_metadata_only():
     assert count(M2TRecConfig(dim=16, heads=1, layers=1).build(400, bigger)) == count(
         M2TRecConfig(dim=16, heads=1, layers=1).build(4, features)
     )
+
+
+def test_a_category_path_becomes_one_field_per_level():
+    from sparsecli.recommend.data.read import path_levels
+
+    meta = {"path": ["Beauty > Skin > Face", "Beauty>Makeup>Face", "Tools", None], "cat": ["a", "b", "c", "d"]}
+    levels = path_levels(meta, ["path"], ">")
+    assert levels["path@1"] == ["Beauty", "Beauty", "Tools", None]
+    assert levels["path@2"] == ["Beauty>Skin", "Beauty>Makeup", None, None]
+    assert levels["path@3"] == ["Beauty>Skin>Face", "Beauty>Makeup>Face", None, None]  # two different Faces
+    assert set(levels) == {"path", "cat", "path@1", "path@2", "path@3"}
+    assert path_levels({"g": [["x", "y"], ["x"]]}, ["g"], ">")["g@2"] == ["x>y", None]  # a token_seq's order
+
+
+def test_m2trec_trains_a_head_per_path_level(sparse, tmp_path):
+    folder = with_metadata(tmp_path / "rule")
+    item = folder / "rule.item"
+    lines = item.read_text().splitlines()  # shelf > cat as a path: i20 still i5's twin
+    rows = [f"{r}\t{r.split(chr(9))[2]}>{r.split(chr(9))[1]}" for r in lines[1:]]
+    item.write_text("\n".join([lines[0] + "\tpath:token", *rows]) + "\n")
+    trained = run(
+        sparse, folder, "data.item_meta.paths=[path]", "model.fields=[path@1,path@2]",
+        "model.category_fields=[path@1,path@2]", "trainer.max_epochs=60",
+    )  # fmt: skip
+    results = json.loads((trained / "metrics.json").read_text())
+    assert results["test"]["HR@5"] == 1.0
+    assert results["test"]["slices"]["unseen_target(0)"]["MRR@10"] in (0.5, 1.0)
+    info = json.loads((trained / "model.json").read_text())["features"]
+    assert {name: spec["vocab"] for name, spec in info.items()} == {"path@1": 5, "path@2": 21}
+
+
+def test_a_path_field_that_is_not_there_is_one_line(sparse, tmp_path):
+    from conftest import error_line
+
+    folder = with_metadata(tmp_path / "rule")
+    result = sparse(
+        "train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, "data.item_meta.paths=[nope]"
+    )
+    assert result.exit_code != 0 and error_line(result).startswith("error: data.item_meta.paths"), error_line(result)
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,10 @@ def test_dsl_learns_the_rule_at_half_density_with_a_constant_budget(sparse, tmp_
     assert sum(u["grown"] for u in updates) > 0
     kept = saved_zeros_match(run)
     assert sum(int(k.sum()) for k in kept.values()) == sparsity["target_params"] - sparsity["pruned"]
+    flops = results["training"]["flops_per_step"]  # exact counts: tests/test_flops.py
+    # attention's own products and the loss stay dense; each masked weight's products are halved
+    assert flops["dense"] / 2 < flops["sparse"] < flops["sparse_update_step"] < flops["dense"]
+    assert flops["update_frequency"] == 4
 
 
 @pytest.mark.parametrize(

@@ -259,6 +259,7 @@ def body(run, conf: TrainRecJob) -> None:
             results[f"{name}_sampled"] = ranking.sampled(model.scorer(), targets, n_items, conf.rank, conf.seed, device)
     if trained is not None:
         results["training"] = {k: v for k, v in trained._asdict().items() if k != "log"}
+        results["training"]["flops_per_step"] = _flops(model, data, conf, control)
     if control is not None:
         census = control.census()
         model_params = sum(p.numel() for p in model.parameters())
@@ -297,6 +298,21 @@ def body(run, conf: TrainRecJob) -> None:
             "%s (%d users, full ranking): NDCG@%d %.4f, HR@%d %.4f, MRR@%d %.4f",
             name, r["users"], k, r[f"NDCG@{k}"], k, r[f"HR@{k}"], k, r[f"MRR@{k}"],
         )  # fmt: skip
+
+
+def _flops(model, data, conf: TrainRecJob, control) -> dict:
+    """Training FLOPs per step, dense and sparse (RigL's accounting, sparsity/flops.py); wall
+    time per step is in train_log.jsonl (steps_per_s), kept out of this deterministic file."""
+    from sparsecli.recommend import train
+    from sparsecli.sparsity.training import Dynamic
+
+    counted = train.step_flops(model, data, conf.loss, conf.trainer, control)
+    out = {"dense": counted.dense, "sparse": counted.sparse, "batch_size": conf.trainer.batch_size}
+    if isinstance(control, Dynamic) and control.grow == "gradient":
+        # RigL/DSL take the dense gradient at each update step: one more weight-gradient pass
+        out["sparse_update_step"] = counted.sparse + counted.weight_gradient
+        out["update_frequency"] = control.update_frequency
+    return out
 
 
 def show(run) -> None:

@@ -27,6 +27,7 @@ from sparsecli.recommend.config import Precision, Schedule, TrainerConfig
 from sparsecli.recommend.data.types import Dataset, Sequences
 from sparsecli.recommend.losses import LossConfig, LossContext
 from sparsecli.recommend.models.base import RecModel
+from sparsecli.sparsity import flops
 from sparsecli.sparsity.training import Controller
 
 log = logging.getLogger("sparsecli")
@@ -190,6 +191,53 @@ def planned_steps(model: RecModel, train: Sequences, config: TrainerConfig) -> i
     return math.ceil(len(windows(train, length, length - 1)) / config.batch_size) * config.max_epochs
 
 
+def _log_popularity(counts: np.ndarray) -> torch.Tensor:
+    """float [n_items]: log of each item's share of the training interactions (logQ)."""
+    return torch.from_numpy(np.log(np.maximum(counts, 1e-12) / max(counts.sum(), 1.0))).float()
+
+
+def _loss(
+    model: RecModel, loss: LossConfig, inputs: torch.Tensor, targets: torch.Tensor, ctx: LossContext, autocast: bool
+) -> torch.Tensor:
+    """One batch's training loss: next-item loss at every target >= 0, plus the model's own."""
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=autocast):
+        hidden = model.hidden(inputs)
+    chosen = targets >= 0
+    weights, bias = model.output_weights()
+    value = loss(hidden[chosen].float(), targets[chosen], weights, bias, ctx)
+    extra = model.auxiliary_loss(hidden[chosen].float(), targets[chosen])
+    return value if extra is None else value + extra  # extra: M2TRec's category heads
+
+
+def step_flops(
+    model: RecModel, data: Dataset, loss: LossConfig, config: TrainerConfig, control: Optional[Controller] = None
+) -> flops.StepFlops:
+    """FLOPs of one training step (forward and backward) on a full batch of data.split.train,
+    dense and at the density `control`'s masks give each target weight (sparsity/flops.py).
+    The batch is the first batch_size training windows; torch's random state is restored
+    and the gradients cleared after."""
+    device = config.torch_device()
+    length = model.max_len + 1
+    spans = windows(data.split.train, length, length - 1)[: config.batch_size]
+    counts = data.split.train.item_counts(len(data.items)).astype(np.float64)
+    densities = {}
+    if control is not None:
+        for name, density in control.census()["density"].items():
+            densities[control.modules[name].weight] = density
+    with torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(0)
+        inputs, targets = model.training_batch(window_batch(data.split.train.items, spans, length), generator)
+        ctx = LossContext(generator, _log_popularity(counts))
+        model.train()
+        counted = flops.step_flops(
+            lambda: _loss(model, loss, inputs.to(device), targets.to(device), ctx, config.precision == Precision.bf16),
+            densities,
+        )
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return counted
+
+
 class Trained(NamedTuple):
     best_epoch: int
     best: float
@@ -238,7 +286,7 @@ def fit(
             "no user has 2 training interactions: nothing to learn from", where="data", fix="check the split"
         )
     counts = train.item_counts(n_items).astype(np.float64)
-    log_popularity = torch.from_numpy(np.log(np.maximum(counts, 1e-12) / max(counts.sum(), 1.0))).float()
+    log_popularity = _log_popularity(counts)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sizes = spans[:, 1] - spans[:, 0]
     steps_per_epoch = math.ceil(len(spans) / config.batch_size)
@@ -274,14 +322,7 @@ def fit(
                     group["lr"] = _lr(config, state["step"], total)
                 if control is not None:
                     control.before_forward(state["step"])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    hidden = model.hidden(inputs)
-                chosen = targets >= 0
-                weights, bias = model.output_weights()
-                value = loss(hidden[chosen].float(), targets[chosen], weights, bias, ctx)
-                extra = model.auxiliary_loss(hidden[chosen].float(), targets[chosen])
-                if extra is not None:  # M2TRec's category heads
-                    value = value + extra
+                value = _loss(model, loss, inputs, targets, ctx, autocast)
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if control is not None:

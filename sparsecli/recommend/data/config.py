@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
 
-from sparsecli.schema import MISSING, check, location_field, option
+from sparsecli.schema import MISSING, check, late_field, location_field, option
 
 
 class RecFormat(Enum):
@@ -57,6 +57,11 @@ class ItemMetaConfig:
     item: str = "item_id"
     fields: List[str] = field(default_factory=list)  # columns to keep; [] = all
     sep: str = ","
+    # Category paths ("Beauty > Skin Care > Face"): each named field becomes one field per
+    # level, <field>@1, <field>@2, ..., whose value is the path down to that level (a name
+    # under two parents stays two values), for M2TRec's per-level heads. The field itself is kept.
+    paths: List[str] = late_field(factory=list)
+    path_sep: str = late_field(">")
 
 
 @dataclass

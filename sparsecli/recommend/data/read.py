@@ -92,7 +92,34 @@ def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
     if data.item_meta.file:
         meta_file = files[-1]
         table = _with_meta(table, _table_meta(meta_file, data), meta_file, data)
+    if data.item_meta.paths:
+        table = table._replace(item_meta=path_levels(table.item_meta, data.item_meta.paths, data.item_meta.path_sep))
     return table
+
+
+def path_levels(item_meta: dict, paths: list[str], sep: str) -> dict:
+    """item_meta with <field>@1..@depth beside each path field: level k's value is the path's
+    first k names joined by `sep` (so "Face" under "Skin" and under "Makeup" differ), None
+    below an item's depth. A field already a list (a token_seq) is read as the path's names.
+
+    Raises ConfigError when a field is not in the metadata."""
+    out = dict(item_meta)
+    for name in paths:
+        if name not in item_meta:
+            from sparsecli.errors import ConfigError
+
+            raise ConfigError(
+                f"no metadata field {name!r} to split into levels",
+                where="data.item_meta.paths",
+                fix=f"pass fields of: {', '.join(item_meta) or '(the data has no item metadata)'}",
+            )
+        split = [
+            [] if v is None else [p.strip() for p in (v if isinstance(v, list) else str(v).split(sep)) if p.strip()]
+            for v in item_meta[name]
+        ]
+        for level in range(1, max(map(len, split), default=0) + 1):
+            out[f"{name}@{level}"] = [sep.join(names[:level]) if len(names) >= level else None for names in split]
+    return out
 
 
 # ------------------------------------------------------------------ numbering
