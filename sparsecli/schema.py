@@ -121,12 +121,16 @@ class RuntimeConfig:
     """How a run executes; never part of the run key, since it does not change results."""
 
     force: bool = False  # recompute even when the run directory is complete
-    threads: int = 0  # 0 = all cores
+    threads: int = 0  # 0 = all cores (shared out among workers)
+    # Processes encoding document shards (sparse encode, learned encoders): byte-identical
+    # vectors for any count, at the same threads per worker; 1 = this process alone.
+    workers: int = 1
     progress: ProgressMode = ProgressMode.auto
     progress_interval: float = 10.0  # seconds between progress log lines without a terminal
 
     def __post_init__(self) -> None:
         check(self.threads >= 0, "runtime.threads", f"must be >= 0, got {self.threads}", "use 0 for all cores")
+        check(self.workers >= 1, "runtime.workers", f"must be >= 1, got {self.workers}", "pass 1 for one process")
         check(self.progress_interval > 0, "runtime.progress_interval", "must be > 0", "pass a number of seconds")
 
 

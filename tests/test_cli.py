@@ -353,3 +353,8 @@ def test_queries_without_terms_and_terms_without_weight_are_one_warning_each(spa
         f"{dropped} terms get no weight (IDF <= 0 under encoder.variant=robertson), so queries cannot retrieve by them"
     ]
     assert manifest["collection"]["queries_without_terms"] == 1
+
+
+def test_an_option_known_by_another_name_points_to_ours(sparse, runs):
+    line = single_error_line(sparse("train-rec", "sparsity=gmp"))
+    assert "did you mean sparsity=gradual (what gmp is called here)?" in line  # not imp, the closest spelling

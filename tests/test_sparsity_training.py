@@ -119,13 +119,13 @@ def test_rigl_keeps_its_exact_counts_through_100_updates_and_anneals_by_the_cosi
     start = {name: structure.per_layer(torch.rand(layers.matrix(m).shape, generator=torch.Generator().manual_seed(1)), 0.8)
              for name, m in modules.items()}  # fmt: skip
     counts = {name: int(keep.sum()) for name, keep in start.items()}
-    fraction = lambda t: schedules.drop_fraction(t, 0.3, 200)  # noqa: E731
-    control = training.Dynamic(modules, start, fraction, 2, 200)
-    train(model, control, 202)
+    fraction = lambda t: schedules.drop_fraction(t, 0.3, 202)  # noqa: E731
+    control = training.Dynamic(modules, start, fraction, 2, 202)
+    train(model, control, 204)
     updates = control.log[1:]
-    assert [e["step"] for e in updates] == list(range(2, 200, 2)) and len(updates) == 99
+    assert [e["step"] for e in updates] == list(range(2, 202, 2)) and len(updates) == 100
     for entry in updates:
-        assert entry["fraction"] == 0.3 / 2 * (1 + math.cos(math.pi * entry["step"] / 200))
+        assert entry["fraction"] == 0.3 / 2 * (1 + math.cos(math.pi * entry["step"] / 202))
         assert entry["sparsity"] == control.log[0]["sparsity"]  # the budget never moves
     assert {name: int(keep.sum()) for name, keep in control.masks.items()} == counts
     assert sum(e["grown"] for e in updates) > 0  # the masks did move

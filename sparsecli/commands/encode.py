@@ -61,7 +61,13 @@ def body(run, conf: EncodeJob) -> None:
     collection_report: dict = {}
     docs = checked_docs(source, conf.data.on_empty, conf.encoder.text_fields(), collection_report)
     context = EncodeContext(
-        run.path / WORK, source.count_docs(), conf.runtime.threads, conf.seed, run.checkpoint, run.uses_threads
+        run.path / WORK,
+        source.count_docs(),
+        conf.runtime.threads,
+        conf.seed,
+        run.checkpoint,
+        run.uses_threads,
+        conf.runtime.workers,
     )
     with run.timer("encode"):
         encoded = conf.encoder.encode(

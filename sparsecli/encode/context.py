@@ -31,6 +31,7 @@ class EncodeContext(NamedTuple):
     checkpoint: Callable[[int, Optional[int]], None] = _ignore
     # Called with the thread count the encoder's library actually runs on; returns it.
     uses_threads: Callable[[int], int] = _as_is
+    workers: int = 1  # processes encoding document shards (learned sparse encoders)
 
 
 class Encoded(NamedTuple):

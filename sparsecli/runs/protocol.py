@@ -25,13 +25,14 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from sparsecli import ui
 from sparsecli.commands import Command, get
 from sparsecli.errors import SparseError
+from sparsecli.runs import lock
 from sparsecli.runs.rundir import RunDir
 
 log = logging.getLogger("sparsecli")
@@ -94,6 +95,7 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
     fresh = run.is_fresh()
+    holding = ExitStack()
     try:
         conf = to_object(cfg, command)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
@@ -101,6 +103,8 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             command.check(conf)
         run.key, view = run_key(command, conf)
         run.inputs = view.get("inputs", {})
+        holding.enter_context(lock.held(run.path))  # a process running this config finishes first
+        fresh = run.is_fresh()
         if run.is_complete() and not conf.runtime.force:
             log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
         else:
@@ -127,6 +131,8 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             raise SystemExit(code) from None
         sweep.record_job(command, run, list(hydra_cfg.overrides.task), failure=(code, line))
         return None
+    finally:
+        holding.close()
     try:
         if in_sweep:
             sweep.record_job(command, run, list(hydra_cfg.overrides.task))

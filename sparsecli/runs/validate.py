@@ -43,10 +43,17 @@ _UNSUPPORTED = {
 _SWEEPS_TO_CHECK = 256  # composing costs ~0.1 s a job; a larger sweep is checked on its first jobs
 
 
+# Other names the field uses for an option, where the closest spelling would mislead (gmp -> imp).
+ALSO_CALLED = {"gmp": "gradual", "two-tower": "two_tower"}
+
+
 def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str:
+    candidates = set(candidates)
+    if ALSO_CALLED.get(word) in candidates:
+        return f"did you mean {prefix}{ALSO_CALLED[word]} (what {word} is called here)?"
     # Short names get a lower bar, so that a one-letter typo is found (kl -> k1).
     cutoff = 0.5 if len(word) <= 3 else 0.6
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=cutoff)
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=cutoff)
     return f"did you mean {prefix}{close[0]}?" if close else ""
 
 

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from sparsecli import ui
+from sparsecli.encode.lsr import workers
 from sparsecli.encode.lsr.config import LSRConfig, SideType
 from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.encode.lsr.shards import ShardStore, TokenTable, shard_docs
@@ -63,29 +64,59 @@ def document_frequencies(tokens: TokenTable, special: np.ndarray, size: int) -> 
     return df
 
 
-def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, batch_size: int, n_cols: int,
+def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LSRConfig, n_cols: int,
                    context: EncodeContext) -> SparseVectors:  # fmt: skip
-    """The second pass: batches in length order, shard by shard, skipping finished shards."""
-    order = tokens.length_order()
+    """The second pass: batches in length order, shard by shard, skipping finished shards;
+    with context.workers > 1, shard i by worker i mod workers (workers.py)."""
     per_shard = store.docs_per_shard
     n_shards = -(-tokens.n_docs // per_shard)
+    sizes = np.minimum(per_shard, tokens.n_docs - per_shard * np.arange(n_shards))
     store.drop_other_sizes()
-    finished = store.finished(n_shards)
-    context.checkpoint(finished, n_shards)
-    if finished:
-        log.info("resuming: %d of %d shards were already encoded", finished, n_shards)
+    seen = {i for i in range(n_shards) if store.has(i)}
+    context.checkpoint(len(seen), n_shards)
+    if seen:
+        log.info("resuming: %d of %d shards were already encoded", len(seen), n_shards)
+    missing = n_shards - len(seen)
+    spawned = []
+    if context.workers > 1 and missing > 1:
+        jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, context.workers,
+                            torch_threads(context.threads, context.workers), context.seed)
+                for rank in range(1, context.workers)]  # fmt: skip
+        spawned = workers.start(jobs)
+        log.info("%d shards to encode by %d workers", missing, context.workers)
+
+    def finished() -> None:
+        context.checkpoint(store.finished(n_shards), n_shards)
+
     with ui.progress("encode docs", total=tokens.n_docs, unit="docs") as bar:
-        for index in range(n_shards):
-            positions = order[index * per_shard : (index + 1) * per_shard]
-            if store.has(index):
-                bar.advance(len(positions))
-                continue
-            batches = range(0, len(positions), batch_size)
-            rows = [_batch_rows(side, tokens, positions[start : start + batch_size], bar.advance) for start in batches]
-            store.write(index, positions, _stack(rows, n_cols))
-            finished += 1
-            context.checkpoint(finished, n_shards)
+        bar.advance(int(sizes[sorted(seen)].sum()) if seen else 0)
+        try:
+            workers.encode_shards(side, tokens, store, config.batch_size, n_cols, 0, len(spawned) + 1,
+                                  bar.advance, finished)  # fmt: skip
+        except BaseException:
+            workers.stop(spawned)  # each loses only the shard it was writing
+            raise
+        if spawned:  # our own shards are done: the others finish theirs
+            seen |= {i for i in range(n_shards) if workers.mine(i, 0, len(spawned) + 1)}
+            workers.wait(spawned, store, n_shards, sizes, bar.advance, seen)
+    finished()
     return store.merge(n_shards, context.workdir / "docs", tokens, n_cols)
+
+
+def torch_threads(threads: int, workers: int) -> int:
+    """Threads each encoding process runs: runtime.threads, or the cores shared out (0)."""
+    import os
+
+    return threads if threads > 0 else max(1, (os.cpu_count() or 1) // workers)
+
+
+def shard_rows(side: Side, tokens: TokenTable, positions: np.ndarray, batch_size: int, n_cols: int,
+               advance) -> SparseVectors:  # fmt: skip
+    """One shard's CSR rows: its documents (`positions`, in length order) batch by batch."""
+    batches = range(0, len(positions), batch_size)
+    return _stack(
+        [_batch_rows(side, tokens, positions[start : start + batch_size], advance) for start in batches], n_cols
+    )
 
 
 def _batch_rows(side: Side, tokens: TokenTable, positions: np.ndarray, advance) -> tuple:
@@ -143,8 +174,8 @@ def encode(
 ) -> Encoded:
     import torch
 
-    if context.threads > 0:
-        torch.set_num_threads(context.threads)
+    if context.threads > 0 or context.workers > 1:  # every worker alike: the same bytes for any count
+        torch.set_num_threads(torch_threads(context.threads, context.workers))
     context.uses_threads(torch.get_num_threads())
     torch.manual_seed(context.seed)
     factory = SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
@@ -175,7 +206,7 @@ def encode(
         df = document_frequencies(tokens, doc_side.special, n_cols)
         for side in corpus_idf:
             side.set_corpus_df(df, tokens.n_docs)
-    doc_vectors = _encode_shards(doc_side, tokens, store, config.batch_size, n_cols, context)
+    doc_vectors = _encode_shards(doc_side, tokens, store, config, n_cols, context)
     with ui.progress("encode queries", total=len(queries), unit="queries") as bar:
         q_indptr, q_indices, q_data = query_side.encode([text for _, text in queries], bar.advance)
     query_vectors = SparseVectors(q_indptr, q_indices, q_data, StringArray.pack([q for q, _ in queries]), n_cols)
