@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench-workers | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench-workers bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(BIN)/python:
 # Reinstall only when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[test,irds,bench]"
+	$(BIN)/pip install --quiet -e ".[test,irds,bench,slurm]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -147,6 +147,12 @@ two-tower-ssl: install
 	  $(SPARSE) train-rec data=ml-100k model=two_tower model.fields=[class,release_year] model.ssl=$$ssl \
 	    loss=sampled_softmax loss.sampler=popularity trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
 	done
+
+# Sharded encoding of SciFact with splade-tiny by 1, 2 and 3 worker processes (one thread
+# each): the sha256 of every docs/ and queries/ file per count, and documents/s.
+bench-workers: install
+	mkdir -p bench
+	$(BIN)/python scripts/bench_workers.py --data-root $(SHARED_DATA) --json bench/workers.json
 
 bench: install
 	mkdir -p bench

@@ -56,6 +56,8 @@ def body(run, conf: EncodeJob) -> None:
     log = logging.getLogger("sparsecli")
     source = open_source(conf.data, conf.data_root)
     log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
+    if conf.runtime.workers > 1 and conf.encoder.name == "bm25":
+        log.info("runtime.workers=%d: bm25 encodes in this process, on runtime.threads threads", conf.runtime.workers)
     with run.timer("read_queries"):
         query_set = load_queries(source, conf.data.max_queries, conf.data.qrels_duplicates)
     collection_report: dict = {}
