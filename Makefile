@@ -113,40 +113,50 @@ beauty: install
 # Sparse training of SASRec-CE on p5-beauty (issue 15): the dense model and DSL at densities 0.5
 # and 0.2, then RigL, SET and gradual magnitude pruning at 0.2, all over every tensor (item and
 # position tables, packed q/k/v, Linear layers), the same SPARSE_EPOCHS epochs each (lr 2e-3,
-# cosine to 0); test figures and active parameters in each run's metrics.json.
-SPARSE_EPOCHS ?= 10
+# cosine to 0; 176 steps an epoch) and gradual pruning ending at 75% of the steps; test figures,
+# active parameters and training FLOPs per step in each run's metrics.json.
+SPARSE_EPOCHS ?= 30
+GMP_END = $(shell echo $$(( $(SPARSE_EPOCHS) * 176 * 3 / 4 / 100 * 100 )))
 ALL_TENSORS = sparsity.layer_types=[linear,embedding,attention] sparsity.ignore=[] sparsity.allocation=uniform
 beauty-sparse: install
 	for args in "" "sparsity=dsl sparsity.sparsity=0.5" "sparsity=dsl sparsity.sparsity=0.8" \
 	    "sparsity=rigl sparsity.sparsity=0.8 $(ALL_TENSORS)" "sparsity=set sparsity.sparsity=0.8 $(ALL_TENSORS)" \
-	    "sparsity=gradual sparsity.sparsity=0.8 sparsity.end=1300 $(ALL_TENSORS)"; do \
+	    "sparsity=gradual sparsity.sparsity=0.8 sparsity.end=$(GMP_END) $(ALL_TENSORS)"; do \
 	  RUN=$$($(SPARSE) train-rec data=p5-beauty model=sasrec loss=ce trainer=long trainer.max_epochs=$(SPARSE_EPOCHS) \
 	    $$args data_root=$(SHARED_DATA) | tail -n1) && $(SPARSE) eval search_run=$$RUN eval=rec || exit 1; \
 	done
 
 # M2TRec (items made of their categories) against SASRec (one vector per item ID) on
 # Diginetica purchases, session split; M2TRec also single-task (lambda_category=0) for the
-# convergence comparison; the cold slices (unseen_target, cold_target) in each metrics.json.
+# convergence comparison (three seeds: 300 validation sessions are noisy); the cold slices
+# (unseen_target, cold_target) in each metrics.json.
 diginetica: install
-	for args in "model=sasrec" "model=m2trec model.category_fields=[categoryId]" \
-	    "model=m2trec model.category_fields=[categoryId] model.lambda_category=0"; do \
-	  $(SPARSE) train-rec data=diginetica $$args data_root=$(SHARED_DATA) || exit 1; \
-	done
+	$(SPARSE) train-rec data=diginetica model=sasrec data_root=$(SHARED_DATA)
+	for seed in 0 1 2; do for lambda in 0.5 0; do \
+	  $(SPARSE) train-rec data=diginetica model=m2trec model.category_fields=[categoryId] \
+	    model.lambda_category=$$lambda seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
+	done; done
 
-# The same on ml-100k, items made of their genres and release year (20 epochs each).
+# The same on ml-100k, items made of their genres and release year, then also of their title's words (20 epochs each).
 ml-100k-meta: install
 	for args in "model=sasrec" "model=m2trec model.fields=[class,release_year] model.category_fields=[class]" \
-	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0"; do \
+	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0" \
+	    "model=m2trec model.fields=[class,release_year,movie_title] model.category_fields=[class]"; do \
 	  $(SPARSE) train-rec data=ml-100k $$args trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
 	done
 
 # The two-tower model on ml-100k (items: ID, genres, release year; batch softmax with logQ
-# correction), without self-supervision and with RFM and CFM, 20 epochs each.
+# correction), without self-supervision and with RFM and CFM, 20 epochs each; then on Diginetica
+# (items: ID, category; most test targets unseen in training), three seeds each.
 two-tower-ssl: install
 	for ssl in none rfm cfm; do \
 	  $(SPARSE) train-rec data=ml-100k model=two_tower model.fields=[class,release_year] model.ssl=$$ssl \
 	    loss=sampled_softmax loss.sampler=popularity trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
-	done
+	done && \
+	for seed in 0 1 2; do for ssl in none rfm cfm; do \
+	  $(SPARSE) train-rec data=diginetica model=two_tower model.fields=[categoryId] model.ssl=$$ssl \
+	    loss=sampled_softmax loss.sampler=popularity seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
+	done; done
 
 # Sharded encoding of SciFact with splade-tiny by 1, 2 and 3 worker processes (one thread
 # each): the sha256 of every docs/ and queries/ file per count, and documents/s.

@@ -52,7 +52,9 @@ def main() -> None:
             done = subprocess.run(command, capture_output=True, text=True)
             wall = time.perf_counter() - started
             if done.returncode != 0:
-                sys.exit(f"workers={n} failed: {done.stderr.strip().splitlines()[-1]}")
+                sys.exit(
+                    f"workers={n} failed (status {done.returncode}): {(done.stderr.strip() or '?').splitlines()[-1]}"
+                )
             run = Path(done.stdout.strip().splitlines()[-1])
             docs = json.loads((run / "manifest.json").read_text())["docs"]["rows"]
             encode_s = json.loads((run / "meta.json").read_text())["timings_s"]["encode"]
@@ -67,7 +69,9 @@ def main() -> None:
         print(f"{name:<28}" + "".join(f"{r['sha256'][name][:12]:<14}" for r in results))
     print(f"byte-identical: {identical}")
     for r in results:
-        print(f"N={r['workers']}: {r['docs_per_s']} docs/s, {first['encode_s'] / r['encode_s']:.2f}x N={first['workers']}")
+        print(
+            f"N={r['workers']}: {r['docs_per_s']} docs/s, {first['encode_s'] / r['encode_s']:.2f}x N={first['workers']}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"identical": identical, "runs": results}, indent=2) + "\n")

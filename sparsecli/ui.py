@@ -83,6 +83,22 @@ def attempt_log() -> AttemptLog | None:
     return None
 
 
+def reopen_attempt_log() -> None:
+    """Make the attempt's log file again at its path, when its run directory was removed
+    (by the failed run of another process this one waited for) and made again."""
+    handler = attempt_log()
+    if handler is None:
+        return
+    Path(handler.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+    handler.acquire()
+    try:
+        if handler.stream is not None:
+            handler.stream.close()
+        handler.stream = None  # FileHandler opens it again at the next record
+    finally:
+        handler.release()
+
+
 def message(line: str) -> None:
     """One line on stderr, outside logging (so never interleaved with a progress bar)."""
     sys.stderr.write(f"{line}\n")

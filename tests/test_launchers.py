@@ -17,7 +17,9 @@ SWEEP = ("encode", "-m", "data=beir", f"data.path={TINY}", "encoder.k1=0.8,0.9,1
 
 def runs_of(root) -> dict:
     """Each complete run's key -> its artifacts (name, size, sha256)."""
-    return {done.parent.name: json.loads(done.read_text())["artifacts"] for done in (root / "encode").glob("*/DONE.json")}
+    return {
+        done.parent.name: json.loads(done.read_text())["artifacts"] for done in (root / "encode").glob("*/DONE.json")
+    }
 
 
 def test_submitit_local_sweeps_as_the_basic_launcher_does(sparse, tmp_path):

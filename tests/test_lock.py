@@ -43,15 +43,19 @@ def start(args, env=None) -> subprocess.Popen:
 
 
 def held_lock(runs: Path, timeout: float = 120) -> Path:
-    """Wait until a process holds <runs>/encode/<key>/LOCK; its path."""
+    """Wait until a process holds the lock of an encode run under `runs`; that run's directory."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for path in runs.glob("encode/*/LOCK"):
-            with open(path, "r+") as handle:
+        for path in runs.glob(".locks/encode-*.lock"):
+            try:
+                handle = open(path, "r+")
+            except FileNotFoundError:
+                continue
+            with handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    return path
+                    return runs / "encode" / path.stem.split("-", 1)[1]
         time.sleep(0.1)
     raise AssertionError("no process took the lock")
 
@@ -59,25 +63,24 @@ def held_lock(runs: Path, timeout: float = 120) -> Path:
 def test_two_processes_with_one_config_write_one_run(tiny_bert, tmp_path):
     args = (*ENCODE, f"encoder.model={tiny_bert}", f"runs_root={tmp_path / 'runs'}")
     first = start(args, slow_shards(tmp_path))
-    lock = held_lock(tmp_path / "runs")
+    run_dir = held_lock(tmp_path / "runs")
     second = start(args)
     out1, err1 = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
-    run_dir = lock.parent
     assert out1.splitlines()[-1] == out2.splitlines()[-1] == str(run_dir)
     assert "waiting: process" in err2 and "cache hit" in err2
     meta = json.loads((run_dir / "meta.json").read_text())
     assert [a["status"] for a in meta["attempts"]] == ["complete"]  # one attempt wrote it
     done = json.loads((run_dir / "DONE.json").read_text())
-    assert "docs/indices.npy" in json.dumps(done) and "LOCK" not in json.dumps(done)  # not an artifact
+    assert "docs/indices.npy" in json.dumps(done) and not (tmp_path / "runs" / ".locks").exists()  # released
 
 
 def test_a_holder_killed_by_sigkill_leaves_no_stale_lock(tiny_bert, tmp_path):
     args = (*ENCODE, f"encoder.model={tiny_bert}", f"runs_root={tmp_path / 'runs'}")
     first = start(args, slow_shards(tmp_path))
-    lock = held_lock(tmp_path / "runs")
-    shard = lock.parent / "work" / "shards-2" / "000000" / "manifest.json"
+    run_dir = held_lock(tmp_path / "runs")
+    shard = run_dir / "work" / "shards-2" / "000000" / "manifest.json"
     deadline = time.monotonic() + 120
     while not shard.is_file() and time.monotonic() < deadline:  # a shard written, the next one slept on
         time.sleep(0.1)
@@ -88,4 +91,25 @@ def test_a_holder_killed_by_sigkill_leaves_no_stale_lock(tiny_bert, tmp_path):
     assert rerun.returncode == 0, err
     assert "waiting" not in err  # the kernel released the dead holder's lock
     assert "resuming: 1 of 5 shards were already encoded" in err
-    assert out.splitlines()[-1] == str(lock.parent)
+    assert out.splitlines()[-1] == str(run_dir)
+
+
+def test_a_process_stopped_while_waiting_leaves_the_other_run_alone(sparse, tmp_path):
+    from sparsecli.runs import lock
+
+    bm25 = ("encode", "data=beir", f"data.path={TINY}", "runtime.threads=1")
+    key = sparse(*bm25, f"runs_root={tmp_path / 'elsewhere'}").run_dir.name  # keys ignore runs_root
+    run_dir = tmp_path / "runs" / "encode" / key
+    run_dir.mkdir(parents=True)
+    (run_dir / "written-by-the-holder").write_text("")  # a run just started: no meta.json yet
+    with lock.held(run_dir):
+        with open(tmp_path / "err", "w") as err:
+            waiting = subprocess.Popen([sys.executable, "-m", "sparsecli", *bm25, f"runs_root={tmp_path / 'runs'}"],
+                                       stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+            deadline = time.monotonic() + 120
+            while "waiting: process" not in (tmp_path / "err").read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            waiting.send_signal(signal.SIGINT)
+            assert waiting.wait(timeout=60) == 130
+        assert (run_dir / "written-by-the-holder").is_file()  # not removed as the waiter's own fresh run
+    assert not (tmp_path / "runs" / ".locks").exists()

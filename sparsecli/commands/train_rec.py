@@ -304,14 +304,18 @@ def _flops(model, data, conf: TrainRecJob, control) -> dict:
     """Training FLOPs per step, dense and sparse (RigL's accounting, sparsity/flops.py); wall
     time per step is in train_log.jsonl (steps_per_s), kept out of this deterministic file."""
     from sparsecli.recommend import train
-    from sparsecli.sparsity.training import Dynamic
+    from sparsecli.sparsity.training import SRSTE, Dynamic
 
     counted = train.step_flops(model, data, conf.loss, conf.trainer, control)
-    out = {"dense": counted.dense, "sparse": counted.sparse, "batch_size": conf.trainer.batch_size}
+    sparse = counted.sparse
+    if isinstance(control, SRSTE):  # the straight-through estimator needs every weight's gradient
+        sparse += counted.weight_gradient
+    out = {"dense": counted.dense, "sparse": sparse, "batch_size": conf.trainer.batch_size}
     if isinstance(control, Dynamic) and control.grow == "gradient":
-        # RigL/DSL take the dense gradient at each update step: one more weight-gradient pass
-        out["sparse_update_step"] = counted.sparse + counted.weight_gradient
-        out["update_frequency"] = control.update_frequency
+        # RigL/DSL take the dense gradient at each update step (every update_frequency steps
+        # until step `end`): one more weight-gradient pass
+        out["sparse_update_step"] = sparse + counted.weight_gradient
+        out["update_frequency"], out["updates_end"] = control.update_frequency, control.end
     return out
 
 

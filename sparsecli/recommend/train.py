@@ -229,9 +229,10 @@ def step_flops(
         inputs, targets = model.training_batch(window_batch(data.split.train.items, spans, length), generator)
         ctx = LossContext(generator, _log_popularity(counts))
         model.train()
+        # in fp32 whatever trainer.precision: counts depend on shapes alone, and autocast's
+        # bf16 copies of the weights would hide which products read a masked weight
         counted = flops.step_flops(
-            lambda: _loss(model, loss, inputs.to(device), targets.to(device), ctx, config.precision == Precision.bf16),
-            densities,
+            lambda: _loss(model, loss, inputs.to(device), targets.to(device), ctx, False), densities
         )
     model.zero_grad(set_to_none=True)
     model.eval()

@@ -1,15 +1,18 @@
-"""One writer per run directory: `LOCK`, held with flock(2) while a command runs there.
+"""One writer per run directory: `<runs_root>/.locks/<command>-<key>.lock`, held with
+flock(2) while a command runs in `<runs_root>/<command>/<key>/`.
 
 Two processes given the same config (two sweep jobs of a launcher, a job resubmitted while
 the first still runs, two shells) compute the same key; the second waits for the first and
 then finds the run complete (a cache hit) or, if the first failed, runs it itself.
 
 The stale-lock rule is the kernel's: a lock is released when its holder's process ends, by
-SIGKILL or a node's OOM killer too, so a dead holder never blocks anyone. The file itself
-stays (removing it would let two processes lock two different files); it names the holder
-(host, pid, since) for the message the waiting process prints. flock is what SLURM users
-get on NFSv4 and Lustre mounted with `flock`; on a file system without it the run goes on
-unlocked, with a warning.
+SIGKILL or a node's OOM killer too, so a dead holder never blocks anyone. The lock lives
+outside the run directory, which a failed run may remove, and its holder unlinks it while
+still holding it; a waiter that then gets the unlinked file sees it is no longer the one at
+the path and tries again. The file names its holder (host, pid, since) for the message a
+waiting process prints. flock is what SLURM users get on NFSv4 and on Lustre mounted with
+`flock`; where it is missing, or runs_root is read-only, the run goes on unlocked with a
+warning.
 """
 
 from __future__ import annotations
@@ -21,55 +24,116 @@ import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 log = logging.getLogger("sparsecli")
 
-LOCK = "LOCK"
+FOLDER = ".locks"
 POLL_S = 0.5  # how often a waiting process tries again (Ctrl-C stays responsive)
 
 
-@contextmanager
-def held(folder: Path, poll_s: float = POLL_S) -> Iterator[None]:
-    """Hold `folder`/LOCK for the block, waiting while another process holds it."""
-    import fcntl
+def path_for(run_dir: Path) -> Path:
+    """<runs_root>/.locks/<command>-<key>.lock for <runs_root>/<command>/<key>."""
+    return run_dir.parent.parent / FOLDER / f"{run_dir.parent.name}-{run_dir.name}.lock"
 
-    waited = False
+
+@contextmanager
+def held(run_dir: Path, poll_s: float = POLL_S) -> Iterator[None]:
+    """Hold run_dir's lock for the block, waiting while another process holds it."""
+    path, waited = path_for(run_dir), False
     while True:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                log.info("waiting: %s is running this config (%s)", _holder(fd), folder)
-                waited = True
-            os.close(fd)
-            time.sleep(poll_s)
-            continue
-        except OSError as err:  # no flock on this file system
-            os.close(fd)
-            log.warning("%s cannot be locked (%s): concurrent runs of this config are not excluded", folder, err)
+        fd = _open(path)
+        if fd is None:
             yield
             return
-        if _same_file(fd, folder / LOCK):
+        taken = _take(fd, path)
+        if taken:
             break
-        os.close(fd)  # the directory was removed (a failed run) while we waited: lock the new one
+        if taken is None and not waited:  # None: held by another process
+            log.info("waiting: %s is running this config (%s)", _holder(fd), run_dir)
+            waited = True
+        os.close(fd)
+        if taken is None:
+            time.sleep(poll_s)
     if waited:
-        log.info("the other process is done with %s", folder)
+        log.info("the other process is done with %s", run_dir)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        _release(fd, path)
 
 
-def _same_file(fd: int, path: Path) -> bool:
+@contextmanager
+def attempt(run_dir: Path) -> Iterator[bool]:
+    """Hold run_dir's lock for the block if no other process holds it; yields whether it does
+    (True too where locks cannot be taken at all)."""
+    path = path_for(run_dir)
+    while True:
+        fd = _open(path)
+        if fd is None:
+            yield True
+            return
+        taken = _take(fd, path)
+        if taken is not False:
+            break
+        os.close(fd)  # the file was replaced under us: try the new one
+    if not taken:
+        os.close(fd)
+        yield False
+        return
     try:
-        return os.fstat(fd).st_ino == os.stat(path).st_ino
+        yield True
+    finally:
+        _release(fd, path)
+
+
+def _open(path: Path) -> Optional[int]:
+    problem: OSError = FileNotFoundError(path)
+    for _ in range(100):  # the folder is removed when its last lock goes: make it again
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError as err:
+            problem = err
+        except OSError as err:  # read-only runs_root, no permission
+            problem = err
+            break
+    log.warning("cannot create %s (%s): concurrent runs of this config are not excluded", path, problem)
+    return None
+
+
+def _take(fd: int, path: Path) -> Optional[bool]:
+    """True: locked, and still the file at `path`; False: locked, but the file was unlinked
+    meanwhile (unlocked again); None: another process holds it. A file system without flock
+    counts as locked (with a warning)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+    except OSError as err:
+        log.warning("%s cannot be locked (%s): concurrent runs of this config are not excluded", path, err)
+        return True
+    try:
+        same = os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
+        same = False
+    if not same:
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return False
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode(), 0)
+    return True
+
+
+def _release(fd: int, path: Path) -> None:
+    try:
+        os.unlink(path)  # while still holding it: a waiter holding the old file tries again
+        path.parent.rmdir()  # the last lock: leave runs_root as it was
+    except OSError:
+        pass
+    os.close(fd)
 
 
 def _holder(fd: int) -> str:

@@ -94,17 +94,22 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
-    fresh = run.is_fresh()
+    fresh, locked = run.is_fresh(), False
     holding = ExitStack()
     try:
         conf = to_object(cfg, command)
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
         if command.check is not None:
             command.check(conf)
+        if conf.runtime.workers > 1 and command.name != "encode":
+            log.info("runtime.workers=%d: %s runs in one process", conf.runtime.workers, command.name)
         run.key, view = run_key(command, conf)
         run.inputs = view.get("inputs", {})
         holding.enter_context(lock.held(run.path))  # a process running this config finishes first
-        fresh = run.is_fresh()
+        locked, fresh = True, run.is_fresh()
+        if not run.path.exists():  # removed by the failed run of the process we waited for
+            run.path.mkdir(parents=True)
+            ui.reopen_attempt_log()
         if run.is_complete() and not conf.runtime.force:
             log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
         else:
@@ -120,11 +125,13 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             command.body(run, conf)
             run.finish()
     except (KeyboardInterrupt, Terminated) as err:
+        fresh = fresh and (locked or holding.enter_context(lock.attempt(run.path)))  # never remove another's run
         signal_name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C"
         _give_up(run, fresh, "interrupted", f"interrupted ({signal_name})")
         ui.message(_interrupted_line(run))
         raise SystemExit(TERMINATED if isinstance(err, Terminated) else INTERRUPTED) from None
     except Exception as err:
+        fresh = fresh and (locked or holding.enter_context(lock.attempt(run.path)))
         code, line = _failure(err, run, fresh)
         ui.error(line)
         if not in_sweep:

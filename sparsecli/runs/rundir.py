@@ -24,7 +24,7 @@ DONE = "DONE.json"
 META = "meta.json"
 WORK = "work"  # scratch (e.g. encode shards): kept when a run is interrupted, so it can resume
 # Written by Hydra or by us as bookkeeping, never listed as artifacts.
-BOOKKEEPING = {DONE, META, ".hydra", "logs", WORK, "LOCK"}  # LOCK: runs/lock.py
+BOOKKEEPING = {DONE, META, ".hydra", "logs", WORK}
 RUNS_ENV = "SPARSECLI_RUNS"  # the default runs_root (conf/_common.yaml reads it too)
 
 

@@ -293,7 +293,7 @@ def controller(
         config.update_frequency < end,
         "sparsity.update_frequency",
         f"{config.update_frequency} steps leave no drop-and-grow update before step {end}: the masks would never move",
-        f"pass sparsity.update_frequency={max(1, end // 10)} or fewer, or train longer",
+        f"pass sparsity.update_frequency={max(1, end // 10)} or fewer, or train longer" if end > 1 else "train longer",
     )
     alpha = config.drop_fraction
     return training.Dynamic(

@@ -67,7 +67,7 @@ def document_frequencies(tokens: TokenTable, special: np.ndarray, size: int) -> 
 def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LSRConfig, n_cols: int,
                    context: EncodeContext) -> SparseVectors:  # fmt: skip
     """The second pass: batches in length order, shard by shard, skipping finished shards;
-    with context.workers > 1, shard i by worker i mod workers (workers.py)."""
+    with context.workers > 1, the missing shards dealt out to that many processes (workers.py)."""
     per_shard = store.docs_per_shard
     n_shards = -(-tokens.n_docs // per_shard)
     sizes = np.minimum(per_shard, tokens.n_docs - per_shard * np.arange(n_shards))
@@ -76,38 +76,55 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
     context.checkpoint(len(seen), n_shards)
     if seen:
         log.info("resuming: %d of %d shards were already encoded", len(seen), n_shards)
-    missing = n_shards - len(seen)
-    spawned = []
-    if context.workers > 1 and missing > 1:
-        jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, context.workers,
-                            torch_threads(context.threads, context.workers), context.seed)
-                for rank in range(1, context.workers)]  # fmt: skip
-        spawned = workers.start(jobs)
-        log.info("%d shards to encode by %d workers", missing, context.workers)
+    dealt = workers.deal([i for i in range(n_shards) if i not in seen], context.workers)
+    threads = torch_threads(context.threads, context.workers)
+    jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, shards, threads, context.seed)
+            for rank, shards in enumerate(dealt) if rank > 0]  # fmt: skip
+    if jobs:
+        log.info("%d shards to encode by %d workers, %d threads each", n_shards - len(seen), len(dealt), threads)
+        if len(dealt) * threads > _cores():
+            log.warning("%d workers x %d threads oversubscribe the %d cores this process may use: it will be "
+                        "slower, not faster", len(dealt), threads, _cores())  # fmt: skip
 
     def finished() -> None:
         context.checkpoint(store.finished(n_shards), n_shards)
 
     with ui.progress("encode docs", total=tokens.n_docs, unit="docs") as bar:
         bar.advance(int(sizes[sorted(seen)].sum()) if seen else 0)
+        spawned = workers.start(jobs)
         try:
-            workers.encode_shards(side, tokens, store, config.batch_size, n_cols, 0, len(spawned) + 1,
-                                  bar.advance, finished)  # fmt: skip
-        except BaseException:
-            workers.stop(spawned)  # each loses only the shard it was writing
-            raise
-        if spawned:  # our own shards are done: the others finish theirs
-            seen |= {i for i in range(n_shards) if workers.mine(i, 0, len(spawned) + 1)}
+            workers.encode_shards(side, tokens, store, config.batch_size, n_cols, dealt[0], bar.advance, finished)
+            seen |= set(dealt[0])
             workers.wait(spawned, store, n_shards, sizes, bar.advance, seen)
+        finally:
+            workers.stop(spawned)  # interrupted or failed: each loses only the shard it was writing
     finished()
     return store.merge(n_shards, context.workdir / "docs", tokens, n_cols)
 
 
 def torch_threads(threads: int, workers: int) -> int:
-    """Threads each encoding process runs: runtime.threads, or the cores shared out (0)."""
+    """Threads each encoding process runs: runtime.threads, or the cores this process may use
+    shared out (0). Bytes are identical for any worker count at the same threads per worker."""
+    return threads if threads > 0 else max(1, _cores() // workers)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a SLURM allocation's, not the node's)."""
     import os
 
-    return threads if threads > 0 else max(1, (os.cpu_count() or 1) // workers)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _factory(config: LSRConfig) -> SideFactory:
+    return SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
+
+
+def document_side(config: LSRConfig, tokens: TokenTable, n_cols: int) -> Side:
+    """The document side as encode() builds it, corpus IDF included: what a worker encodes with."""
+    side = _factory(config).build("doc", config.doc)
+    if isinstance(side, IDFSide) and side.idf is None:
+        side.set_corpus_df(document_frequencies(tokens, side.special, n_cols), tokens.n_docs)
+    return side
 
 
 def shard_rows(side: Side, tokens: TokenTable, positions: np.ndarray, batch_size: int, n_cols: int,
@@ -176,9 +193,12 @@ def encode(
 
     if context.threads > 0 or context.workers > 1:  # every worker alike: the same bytes for any count
         torch.set_num_threads(torch_threads(context.threads, context.workers))
+    if context.threads == 0 and context.workers > 1:
+        log.info("runtime.threads=0: %d threads per worker; the bytes match other worker counts at the same "
+                 "runtime.threads", torch_threads(0, context.workers))  # fmt: skip
     context.uses_threads(torch.get_num_threads())
     torch.manual_seed(context.seed)
-    factory = SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
+    factory = _factory(config)
     doc_side = factory.build("doc", config.doc)
     query_side = factory.build("query", config.query)
     if config.sparse_format.value != "dense" and not factory.sparse_layers:

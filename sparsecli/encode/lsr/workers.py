@@ -1,11 +1,13 @@
 """Document shards encoded by several processes on one machine (`runtime.workers=N`).
 
-Shard i goes to worker i mod N; worker 0 is the `sparse encode` process itself, the others
-are spawned processes that load the same model and read the token table pass 1 left in the
-work folder. A shard's rows depend on its batches alone (shards.py), and every worker runs
-the same number of threads, so the merged vectors are byte-identical for any N. A worker
-that dies loses only the shard it was writing (shards are renamed into place when whole);
-the run then fails in one line, and a rerun encodes only the shards that are missing.
+The missing shards are dealt out in index order (longest documents first): the k-th missing
+shard goes to worker k mod W, W = min(N, missing shards). Worker 0 is the `sparse encode`
+process itself; the others are spawned processes that load the same model and read the
+token table pass 1 left in the work folder. A shard's rows depend on its batches alone
+(shards.py), and every worker runs the same number of threads, so the merged vectors are
+byte-identical for any N. A worker that dies loses only the shard it was writing (shards are
+renamed into place when whole); the run then fails in one line, and a rerun encodes only
+the shards that are missing.
 
 Processes, not threads: the model's forward pass holds the GIL between kernels, and one
 process per worker is also how a machine with several GPUs is split (worker w on cuda:w).
@@ -35,67 +37,65 @@ class Job(NamedTuple):
     docs_per_shard: int
     n_cols: int
     rank: int
-    workers: int
+    shards: tuple  # the shard indices this worker encodes
     threads: int
     seed: int
 
 
-def mine(index: int, rank: int, workers: int) -> bool:
-    return index % workers == rank
+def deal(missing: list[int], workers: int) -> list[tuple]:
+    """Worker w's shards: missing[w::W] for W = min(workers, len(missing)) (at least 1)."""
+    count = max(1, min(workers, len(missing)))
+    return [tuple(missing[w::count]) for w in range(count)]
 
 
-def encode_shards(side, tokens, store, batch_size: int, n_cols: int, rank: int, workers: int,
+def encode_shards(side, tokens, store, batch_size: int, n_cols: int, shards: tuple,
                   advance: Callable[[int], None], finished: Callable[[], None]) -> None:  # fmt: skip
-    """Encode this worker's missing shards, in index order (longest documents first)."""
+    """Encode `shards` (indices) in order, each written whole under its final name."""
     from sparsecli.encode.lsr.encoder import shard_rows
 
     order = tokens.length_order()
     per_shard = store.docs_per_shard
-    for index in range(-(-tokens.n_docs // per_shard)):
-        if not mine(index, rank, workers) or store.has(index):
-            continue
+    for index in shards:
         positions = order[index * per_shard : (index + 1) * per_shard]
         store.write(index, positions, shard_rows(side, tokens, positions, batch_size, n_cols, advance))
         finished()
 
 
 def _device(config, rank: int) -> None:
-    """Worker w on cuda:w when the config says cuda and the machine has several GPUs."""
+    """Worker w on cuda:w when the config says cuda or auto and the machine has several GPUs."""
     import torch
 
-    device = getattr(config, "device", "auto")
-    if torch.cuda.is_available() and torch.cuda.device_count() > 1 and device in ("auto", "cuda"):
+    device = getattr(getattr(config, "device", None), "value", "auto")
+    if device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(rank % torch.cuda.device_count())
 
 
 def _work(job: Job) -> None:
     import torch
 
-    from sparsecli.encode.lsr.encoder import document_frequencies
+    from sparsecli.encode.lsr.encoder import document_side
     from sparsecli.encode.lsr.shards import ShardStore
-    from sparsecli.encode.lsr.sides import IDFSide, SideFactory
 
     torch.set_num_threads(job.threads)
     torch.manual_seed(job.seed)
     _device(job.config, job.rank)
-    config = job.config
-    factory = SideFactory(config.load_options(), config.batch_size, config.compile, config.sparse_format.value)
-    side = factory.build("doc", config.doc)
     store = ShardStore(job.workdir, job.docs_per_shard)
     tokens = store.load_tokens()
-    if isinstance(side, IDFSide) and side.idf is None:
-        side.set_corpus_df(document_frequencies(tokens, side.special, job.n_cols), tokens.n_docs)
-    encode_shards(
-        side, tokens, store, config.batch_size, job.n_cols, job.rank, job.workers, lambda n: None, lambda: None
-    )
+    side = document_side(job.config, tokens, job.n_cols)
+    encode_shards(side, tokens, store, job.config.batch_size, job.n_cols, job.shards, lambda n: None, lambda: None)
 
 
 def _main(job: Job) -> None:
-    """A spawned worker's entry: one line on stderr and exit status 1 on failure, no traceback."""
+    """A spawned worker's entry: one line on stderr and exit status 1 on failure, no traceback.
+    Ctrl-C reaches the whole process group; the parent ends its workers itself."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _work(job)
-    except BaseException as error:  # noqa: BLE001 - the parent reports it in one line
-        sys.stderr.write(f"error: encode worker {job.rank}: {type(error).__name__}: {error}\n")
+    except Exception as error:  # noqa: BLE001 - the parent reports it in one line
+        first = str(error).splitlines()[0] if str(error) else ""
+        sys.stderr.write(f"error: encode worker {job.rank}: {type(error).__name__}: {first}\n")
         sys.exit(1)
 
 
@@ -119,24 +119,24 @@ def wait(processes: list, store, n_shards: int, shard_sizes: np.ndarray, advance
          seen: set) -> None:  # fmt: skip
     """Wait for the spawned workers, advancing the progress by the shards they finish.
 
-    Raises InputError naming the first worker that failed (its exit status; -9 is SIGKILL),
-    after the others finish their shards, which are kept for the rerun."""
+    Raises SparseError (exit status 1) naming the first worker that failed (its exit status;
+    -9 is SIGKILL), once the others have finished their shards, which are kept for the rerun."""
     while True:
-        for index in range(n_shards):
+        running = any(p.is_alive() for p in processes)
+        for index in range(n_shards):  # after is_alive: a worker's last shard is counted
             if index not in seen and store.has(index):
                 seen.add(index)
                 advance(int(shard_sizes[index]))
-        if all(not p.is_alive() for p in processes):
+        if not running:
             break
         time.sleep(POLL_S)
     failed = [p for p in processes if p.exitcode != 0]
     if failed:
-        from sparsecli.errors import InputError
+        from sparsecli.errors import SparseError
 
-        done = store.finished(n_shards)
-        raise InputError(
+        raise SparseError(
             f"encode worker {failed[0].name.rsplit('-', 1)[1]} exited with status {failed[0].exitcode}; "
-            f"{done} of {n_shards} shards are kept",
+            f"{store.finished(n_shards)} of {n_shards} shards are kept",
             where="runtime.workers",
             fix="rerun the same command: only the missing shards are encoded",
         )

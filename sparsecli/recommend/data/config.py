@@ -63,6 +63,9 @@ class ItemMetaConfig:
     paths: List[str] = late_field(factory=list)
     path_sep: str = late_field(">")
 
+    def __post_init__(self) -> None:
+        check(self.path_sep != "", "data.item_meta.path_sep", "is empty", "pass the separator of the paths, e.g. '>'")
+
 
 @dataclass
 class FilterConfig:

@@ -113,11 +113,20 @@ def path_levels(item_meta: dict, paths: list[str], sep: str) -> dict:
                 where="data.item_meta.paths",
                 fix=f"pass fields of: {', '.join(item_meta) or '(the data has no item metadata)'}",
             )
-        split = [
-            [] if v is None else [p.strip() for p in (v if isinstance(v, list) else str(v).split(sep)) if p.strip()]
-            for v in item_meta[name]
-        ]
+        values = item_meta[name]
+        if not any(isinstance(v, list) or (v is not None and sep in str(v)) for v in values):
+            log.warning("data.item_meta.path_sep %r occurs in no value of %s: one level", sep, name)
+        parts = ([] if v is None else v if isinstance(v, list) else str(v).split(sep) for v in values)
+        split = [[str(p).strip() for p in names if p is not None and str(p).strip()] for names in parts]
         for level in range(1, max(map(len, split), default=0) + 1):
+            if f"{name}@{level}" in item_meta:
+                from sparsecli.errors import ConfigError
+
+                raise ConfigError(
+                    f"the metadata already has a field {name}@{level}",
+                    where="data.item_meta.paths",
+                    fix=f"rename that column, or leave {name} out of data.item_meta.paths",
+                )
             out[f"{name}@{level}"] = [sep.join(names[:level]) if len(names) >= level else None for names in split]
     return out
 
