@@ -1,7 +1,8 @@
 """The run protocol: how every command runs inside its run directory.
 
-`task` is the one Hydra task function; it finds the command by Hydra's job name. A run
-that is complete is a cache hit. Otherwise the attempt is recorded in meta.json, the
+`task` is the one Hydra task function; it finds the command by Hydra's job name. Once its
+key is known a run holds its lock (lock.py), so a second process with the same config waits
+for the first. A run that is complete is a cache hit. Otherwise the attempt is recorded in meta.json, the
 command's body writes its artifacts, and DONE.json is written last. Whatever goes wrong,
 the user reads one line on stderr and the exit code says what kind of failure it was:
 
