@@ -73,3 +73,11 @@ def test_a_killed_worker_loses_only_its_shard_and_the_rerun_encodes_only_that(sp
 def test_workers_must_be_positive(sparse, tiny_bert):
     result = sparse(*ENCODE, f"encoder.model={tiny_bert}", "runtime.workers=0")
     assert result.exit_code != 0 and error_line(result).startswith("error: runtime.workers: must be >= 1")
+
+
+def test_missing_shards_are_dealt_out_with_no_idle_worker():
+    from sparsecli.encode.lsr.workers import deal
+
+    assert deal([0, 1, 2, 3, 4], 2) == [(0, 2, 4), (1, 3)]
+    assert deal([1, 3], 50) == [(1,), (3,)]  # two shards missing: two processes, not fifty
+    assert deal([], 3) == [()]  # nothing to do: this process alone
