@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 
 from conftest import TINY
-
-ENCODE = ("encode", "data=beir", f"data.path={TINY}", "encoder=splade", "encoder.batch_size=2",
-          "encoder.shard_size=2", "runtime.threads=1")  # fmt: skip
+from test_workers import ENCODE
 
 
 def slow_shards(tmp_path: Path) -> dict:

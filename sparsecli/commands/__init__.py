@@ -40,6 +40,8 @@ class Command(NamedTuple):
     summary: Optional[Callable[["RunDir"], dict]] = None
     # Overrides that let `--help` compose without the groups a user must choose.
     help_overrides: tuple[str, ...] = ()
+    # Whether its body splits work over runtime.workers processes (encode's document shards).
+    workers: bool = False
 
     def upstream(self) -> dict[str, dataclasses.Field]:
         """{name: field} of the fields that name other commands' run directories; a field's

@@ -146,4 +146,5 @@ COMMAND = Command(
     inputs=inputs,
     check=check,
     help_overrides=("data=beir",),
+    workers=True,
 )

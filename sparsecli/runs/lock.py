@@ -30,6 +30,7 @@ log = logging.getLogger("sparsecli")
 
 FOLDER = ".locks"
 POLL_S = 0.5  # how often a waiting process tries again (Ctrl-C stays responsive)
+UNLOCKED, HELD = -1, -2  # _acquire: no lock can be made here; another process holds it
 
 
 def path_for(run_dir: Path) -> Path:
@@ -40,23 +41,8 @@ def path_for(run_dir: Path) -> Path:
 @contextmanager
 def held(run_dir: Path, poll_s: float = POLL_S) -> Iterator[None]:
     """Hold run_dir's lock for the block, waiting while another process holds it."""
-    path, waited = path_for(run_dir), False
-    while True:
-        fd = _open(path)
-        if fd is None:
-            yield
-            return
-        taken = _take(fd, path)
-        if taken:
-            break
-        if taken is None and not waited:  # None: held by another process
-            log.info("waiting: %s is running this config (%s)", _holder(fd), run_dir)
-            waited = True
-        os.close(fd)
-        if taken is None:
-            time.sleep(poll_s)
-    if waited:
-        log.info("the other process is done with %s", run_dir)
+    path = path_for(run_dir)
+    fd = _acquire(path, run_dir, poll_s)
     try:
         yield
     finally:
@@ -68,23 +54,38 @@ def attempt(run_dir: Path) -> Iterator[bool]:
     """Hold run_dir's lock for the block if no other process holds it; yields whether it does
     (True too where locks cannot be taken at all)."""
     path = path_for(run_dir)
-    while True:
-        fd = _open(path)
-        if fd is None:
-            yield True
-            return
-        taken = _take(fd, path)
-        if taken is not False:
-            break
-        os.close(fd)  # the file was replaced under us: try the new one
-    if not taken:
-        os.close(fd)
+    fd = _acquire(path, run_dir, None)
+    if fd == HELD:
         yield False
         return
     try:
         yield True
     finally:
         _release(fd, path)
+
+
+def _acquire(path: Path, run_dir: Path, poll_s: Optional[float]) -> int:
+    """The locked file's descriptor, or UNLOCKED; waits while another process holds it,
+    polling every poll_s seconds, unless poll_s is None (then HELD)."""
+    waited = False
+    while True:
+        fd = _open(path)
+        if fd is None:
+            return UNLOCKED
+        taken = _take(fd, path)
+        if taken:
+            break
+        if taken is None and poll_s is not None and not waited:  # None: held by another process
+            log.info("waiting: %s is running this config (%s)", _holder(fd), run_dir)
+            waited = True
+        os.close(fd)
+        if taken is None:
+            if poll_s is None:
+                return HELD
+            time.sleep(poll_s)
+    if waited:
+        log.info("the other process is done with %s", run_dir)
+    return fd
 
 
 def _open(path: Path) -> Optional[int]:
@@ -128,6 +129,8 @@ def _take(fd: int, path: Path) -> Optional[bool]:
 
 
 def _release(fd: int, path: Path) -> None:
+    if fd == UNLOCKED:
+        return
     try:
         os.unlink(path)  # while still holding it: a waiter holding the old file tries again
         path.parent.rmdir()  # the last lock: leave runs_root as it was

@@ -102,7 +102,7 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
         if command.check is not None:
             command.check(conf)
-        if conf.runtime.workers > 1 and command.name != "encode":
+        if conf.runtime.workers > 1 and not command.workers:
             log.info("runtime.workers=%d: %s runs in one process", conf.runtime.workers, command.name)
         run.key, view = run_key(command, conf)
         run.inputs = view.get("inputs", {})

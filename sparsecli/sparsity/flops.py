@@ -19,7 +19,8 @@ from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sd
 
 _aten = torch.ops.aten
 # torch's table has no formula for the CPU flash-attention kernels that nn.MultiheadAttention
-# runs in training (torch 2.13); the same counts as its other attention kernels.
+# runs in training (torch 2.13); the same counts as its other attention kernels. Called
+# as torch's formulas are, with out_val among the keywords.
 _EXTRA = {
     _aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(
         q.shape, k.shape, v.shape
@@ -48,23 +49,18 @@ class _Counter(TorchDispatchMode):
         super().__init__()
         self.densities = densities  # storage address -> density
         self.dense = 0.0
-        self.sparse = 0.0
-        self.saved = 0.0  # dense - sparse, by products with a masked weight
+        self.saved = 0.0  # what products with a masked weight save: dense - sparse
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        packet = func._overloadpacket
-        formula = flop_registry.get(packet)
-        if formula is not None or packet in _EXTRA:
-            count = float(
-                formula(*args, **kwargs, out_val=out) if formula is not None else _EXTRA[packet](*args, **kwargs)
-            )
+        formula = flop_registry.get(func._overloadpacket, _EXTRA.get(func._overloadpacket))
+        if formula is not None:
+            count = float(formula(*args, **kwargs, out_val=out))
             density = min(
                 (self.densities.get(_address(a), 1.0) for a in args if isinstance(a, torch.Tensor)), default=1.0
             )
             self.dense += count
-            self.sparse += count * density
             self.saved += count * (1.0 - density)
         return out
 
@@ -88,5 +84,5 @@ def step_flops(forward: Callable[[], torch.Tensor], densities: Mapping[torch.Ten
     with _Counter(by_address) as backward:
         loss.backward()
     dense = counter.dense + backward.dense
-    sparse = counter.sparse + backward.sparse - forward_saved  # the weight gradients, scaled
+    sparse = dense - counter.saved - backward.saved - forward_saved  # and the weight gradients, scaled
     return StepFlops(round(dense), round(sparse), round(forward_saved))

@@ -81,7 +81,11 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
     jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, shards, threads, context.seed)
             for rank, shards in enumerate(dealt) if rank > 0]  # fmt: skip
     if jobs:
-        log.info("%d shards to encode by %d workers, %d threads each", n_shards - len(seen), len(dealt), threads)
+        shared = (
+            " (runtime.threads=0: the cores shared out; the bytes match other worker counts at one runtime.threads)"
+        )
+        log.info("%d shards to encode by %d workers, %d threads each%s", n_shards - len(seen), len(dealt), threads,
+                 shared if context.threads == 0 else "")  # fmt: skip
         if len(dealt) * threads > _cores():
             log.warning("%d workers x %d threads oversubscribe the %d cores this process may use: it will be "
                         "slower, not faster", len(dealt), threads, _cores())  # fmt: skip
@@ -193,9 +197,6 @@ def encode(
 
     if context.threads > 0 or context.workers > 1:  # every worker alike: the same bytes for any count
         torch.set_num_threads(torch_threads(context.threads, context.workers))
-    if context.threads == 0 and context.workers > 1:
-        log.info("runtime.threads=0: %d threads per worker; the bytes match other worker counts at the same "
-                 "runtime.threads", torch_threads(0, context.workers))  # fmt: skip
     context.uses_threads(torch.get_num_threads())
     torch.manual_seed(context.seed)
     factory = _factory(config)

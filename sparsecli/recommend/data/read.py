@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from sparsecli.errors import InputError
+from sparsecli.errors import ConfigError, InputError
 from sparsecli.io.textfile import iter_lines
 from sparsecli.recommend.data import atomic
 from sparsecli.recommend.data.config import RecDataConfig, RecFormat, UnknownMeta
@@ -106,8 +106,6 @@ def path_levels(item_meta: dict, paths: list[str], sep: str) -> dict:
     out = dict(item_meta)
     for name in paths:
         if name not in item_meta:
-            from sparsecli.errors import ConfigError
-
             raise ConfigError(
                 f"no metadata field {name!r} to split into levels",
                 where="data.item_meta.paths",
@@ -120,8 +118,6 @@ def path_levels(item_meta: dict, paths: list[str], sep: str) -> dict:
         split = [[str(p).strip() for p in names if p is not None and str(p).strip()] for names in parts]
         for level in range(1, max(map(len, split), default=0) + 1):
             if f"{name}@{level}" in item_meta:
-                from sparsecli.errors import ConfigError
-
                 raise ConfigError(
                     f"the metadata already has a field {name}@{level}",
                     where="data.item_meta.paths",
