@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench-workers | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench-workers bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench-workers cluster-local ddp-ml-100k bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -162,11 +162,30 @@ two-tower-ssl: install
 	    loss=sampled_softmax loss.sampler=popularity seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
 	done; done
 
-# Sharded encoding of SciFact with splade-tiny by 1, 2 and 3 worker processes (one thread
-# each): the sha256 of every docs/ and queries/ file per count, and documents/s.
+# Sharded encoding of SciFact with splade-tiny by 1, 2 and 3 worker processes, 2 torchrun
+# ranks and 2 Ray actors (one thread each): the sha256 of every docs/ and queries/ file per
+# setting, and documents/s. WORKERS=1,2 for processes only (no Ray needed).
+WORKERS ?= 1,2,3,torchrun:2,ray:2
 bench-workers: install
+	case "$(WORKERS)" in *ray*) $(BIN)/pip install --quiet -e ".[ray]";; esac
 	mkdir -p bench
-	$(BIN)/python scripts/bench_workers.py --data-root $(SHARED_DATA) --json bench/workers.json
+	$(BIN)/python scripts/bench_workers.py --data-root $(SHARED_DATA) --workers $(WORKERS) --json bench/workers.json
+
+# Everything "Running on a cluster" claims, on this machine: launcher sweeps (submitit_local
+# and Ray), locks, worker processes, Ray actors and torchrun ranks (encode and train-rec);
+# the tests CI runs, plus the Ray ones, which need the `ray` extra.
+cluster-local: install
+	$(BIN)/pip install --quiet -e ".[ray]"
+	$(BIN)/pytest -n 0 tests/test_launchers.py tests/test_lock.py tests/test_workers.py tests/test_torchrun.py
+
+# Data-parallel SASRec on ml-100k: 2 torchrun ranks (gloo) at 64 windows each, against one
+# process at 128 (the same effective batch), seeds 0 and 1; validation NDCG@10 in each metrics.json.
+ddp-ml-100k: install
+	for seed in 0 1; do \
+	  OMP_NUM_THREADS=1 $(BIN)/torchrun --standalone --nproc_per_node=2 -m sparsecli train-rec data=ml-100k \
+	    model=sasrec trainer.max_epochs=20 trainer.batch_size=64 seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
+	  $(SPARSE) train-rec data=ml-100k model=sasrec trainer.max_epochs=20 seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
+	done
 
 bench: install
 	mkdir -p bench

@@ -116,6 +116,11 @@ class ProgressMode(Enum):
     none = "none"
 
 
+class Backend(Enum):
+    processes = "processes"  # runtime.workers processes on this machine (worker 0 is this one)
+    ray = "ray"  # a Ray Data pipeline of runtime.workers actors (a GPU each where there are GPUs)
+
+
 @dataclass
 class RuntimeConfig:
     """How a run executes; never part of the run key, since it does not change results."""
@@ -125,6 +130,9 @@ class RuntimeConfig:
     # Processes encoding document shards (sparse encode, learned encoders): byte-identical
     # vectors for any count, at the same threads per worker; 1 = this process alone.
     workers: int = 1
+    # Where those workers run: processes here, or actors of the Ray cluster that ray.init()
+    # finds (RAY_ADDRESS; a local one otherwise). The bytes are the same either way.
+    backend: Backend = Backend.processes
     progress: ProgressMode = ProgressMode.auto
     progress_interval: float = 10.0  # seconds between progress log lines without a terminal
 

@@ -1,11 +1,13 @@
-"""`sparse encode runtime.workers=N`: document shards split over processes, the same bytes
-for any N, and a worker killed mid-encode costs only its unfinished shard."""
+"""`sparse encode runtime.workers=N`: document shards split over processes (or Ray actors),
+the same bytes for any N, and a worker killed mid-encode costs only its unfinished shard."""
 
 from __future__ import annotations
 
 import hashlib
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from conftest import TINY, error_line
 
@@ -81,3 +83,12 @@ def test_missing_shards_are_dealt_out_with_no_idle_worker():
     assert deal([0, 1, 2, 3, 4], 2) == [(0, 2, 4), (1, 3)]
     assert deal([1, 3], 50) == [(1,), (3,)]  # two shards missing: two processes, not fifty
     assert deal([], 3) == [()]  # nothing to do: this process alone
+
+
+def test_the_ray_backend_encodes_the_same_bytes_as_one_process(sparse, tiny_bert, tmp_path):
+    pytest.importorskip("ray")  # the `ray` extra: not in CI (large, and slow to start on 2 cores)
+    args = (*ENCODE, f"encoder.model={tiny_bert}")
+    on_ray = sparse(*args, "runtime.backend=ray", "runtime.workers=2", f"runs_root={tmp_path / 'ray'}")
+    assert on_ray.exit_code == 0, on_ray.stderr
+    one = sparse(*args, f"runs_root={tmp_path / 'one'}")
+    assert digest(on_ray.run_dir) == digest(one.run_dir) and on_ray.run_dir.name == one.run_dir.name

@@ -42,6 +42,11 @@ class Command(NamedTuple):
     help_overrides: tuple[str, ...] = ()
     # Whether its body splits work over runtime.workers processes (encode's document shards).
     workers: bool = False
+    # Under torchrun (runs/world.py): "shards" when the ranks split the work and the bytes are
+    # the same for any number of them (encode); "data_parallel" when the ranks average their
+    # gradients, so the number of ranks is part of the run key (train-rec); "" when the
+    # command runs in one process and refuses torchrun.
+    torchrun: str = ""
 
     def upstream(self) -> dict[str, dataclasses.Field]:
         """{name: field} of the fields that name other commands' run directories; a field's

@@ -3,6 +3,8 @@
     sparse encode data=scifact data_root=../shared/data               # BM25, Anserini's defaults
     sparse encode data=scifact encoder=splade encoder.model=<hub id or folder>
     sparse encode data=beir data.path=<BEIR folder> encoder.k1=1.2
+    sparse encode data=scifact encoder=splade runtime.workers=2       # document shards over 2 processes
+    torchrun --standalone --nproc_per_node=8 -m sparsecli encode data=msmarco-passage encoder=splade  # a GPU a rank
 
 Writes docs/ and queries/ (CSR arrays), vocab.json, qrels.txt (when the split has qrels),
 manifest.json and, with export.jsonl=true, export/{docs,queries}.jsonl.
@@ -32,6 +34,12 @@ def inputs(conf: EncodeJob) -> dict:
 
 
 def check(conf: EncodeJob) -> None:
+    import importlib.util
+
+    from sparsecli.errors import ConfigError
+
+    if conf.runtime.backend.value == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("Ray is not installed", where="runtime.backend", fix="pip install 'sparsecli[ray]'")
     conf.encoder.preflight()
 
 
@@ -56,8 +64,12 @@ def body(run, conf: EncodeJob) -> None:
     log = logging.getLogger("sparsecli")
     source = open_source(conf.data, conf.data_root)
     log.info("encode %s (data=%s) with encoder=%s", source.label, conf.data.name, conf.encoder.name)
-    if conf.runtime.workers > 1 and conf.encoder.name == "bm25":
-        log.info("runtime.workers=%d: bm25 encodes in this process, on runtime.threads threads", conf.runtime.workers)
+    if not conf.encoder.sharded():
+        if not run.leader:  # torchrun: rank 0 encodes alone
+            return
+        if conf.runtime.workers > 1:
+            log.info("runtime.workers=%d: encoder=%s encodes in this process, on runtime.threads threads",
+                     conf.runtime.workers, conf.encoder.name)  # fmt: skip
     with run.timer("read_queries"):
         query_set = load_queries(source, conf.data.max_queries, conf.data.qrels_duplicates)
     collection_report: dict = {}
@@ -70,11 +82,15 @@ def body(run, conf: EncodeJob) -> None:
         run.checkpoint,
         run.uses_threads,
         conf.runtime.workers,
+        run.world,
+        conf.runtime.backend.value,
     )
     with run.timer("encode"):
         encoded = conf.encoder.encode(
             ((d.doc_id, d.title, d.text) for d in docs), [(q.query_id, q.text) for q in query_set.queries], context
         )
+    if encoded is None:  # a torchrun rank > 0: its shards are in rank 0's work folder
+        return
     if encoded.docs.n_rows == 0:
         raise InputError("the corpus has no documents", where=source.label, fix="check data.path")
     query_ids = encoded.queries.ids.tolist()
@@ -147,4 +163,5 @@ COMMAND = Command(
     check=check,
     help_overrides=("data=beir",),
     workers=True,
+    torchrun="shards",
 )

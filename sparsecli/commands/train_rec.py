@@ -6,6 +6,7 @@
     sparse train-rec data=ml-100k model=sasrec trainer=baby data_root=../shared/data  # a minute on a laptop
     sparse train-rec data=ml-100k model=sasrec init=runs/prune/<key> trainer.max_epochs=0 ...  # evaluate a pruned model
     sparse eval search_run=runs/train-rec/<key> eval=rec                       # the same figures via ir-measures
+    torchrun --standalone --nproc_per_node=2 -m sparsecli train-rec data=ml-100k model=sasrec ...  # data-parallel
 
 Writes model.safetensors (+ model.json, items.tsv), metrics.json, train_log.jsonl, dataset.json,
 and test/ and valid/ (run.trec.gz: top items per user; qrels.txt: the held-out item).
@@ -146,8 +147,14 @@ def body(run, conf: TrainRecJob) -> None:
     from sparsecli.sparsity import engine, layers, masks, training
 
     log = logging.getLogger("sparsecli")
+    ranks = run.world
     # Byte-identical results hold for one device and one thread count: BLAS sums in another order otherwise.
-    threads = set_threads(conf.runtime.threads)
+    threads = conf.runtime.threads
+    if ranks.size > 1 and threads == 0:  # torchrun: the machine's cores shared out among its ranks
+        from sparsecli.runs.world import cores
+
+        threads = max(1, cores() // ranks.local_size)
+    threads = set_threads(threads)
     torch.set_num_threads(threads)
     run.uses_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -214,7 +221,7 @@ def body(run, conf: TrainRecJob) -> None:
             control = training.Fixed({name: layers.find(model, name) for name in kept}, kept)
         log.info("init=%s: %s weights", conf.init, f"pruned ({len(kept)} layers)" if kept else "dense")
     if conf.sparsity is not None and conf.trainer.max_epochs > 0:  # from scratch, or a dense init
-        planned = train.planned_steps(model, data.split.train, conf.trainer)
+        planned = train.planned_steps(model, data.split.train, conf.trainer, ranks.size)
         control = engine.controller(
             model, conf.sparsity, planned, torch.Generator().manual_seed(conf.seed), steps_field="trainer.max_epochs"
         )
@@ -229,10 +236,15 @@ def body(run, conf: TrainRecJob) -> None:
         elif model.neural:
             trained = train.fit(
                 model, data, conf.loss, conf.trainer, conf.rank, conf.seed, work, ui.progress, control=control,
-                after_epoch=lambda epoch: run.checkpoint(epoch, conf.trainer.max_epochs, "epochs"),
+                after_epoch=lambda epoch: run.checkpoint(epoch, conf.trainer.max_epochs, "epochs"), world=ranks,
             )  # fmt: skip
+            if ranks.size > 1:
+                log.info("rank %d of %d: effective batch %d (%d a rank)", ranks.rank, ranks.size,
+                         conf.trainer.batch_size * ranks.size, conf.trainer.batch_size)  # fmt: skip
         else:
             model.to(device).fit(data.split.train)
+    if not run.leader:  # rank 0 ranks, evaluates and writes
+        return
     if control is not None:
         kept = control.finish()  # the best epoch's masks (train.fit), applied: what is ranked and saved
     model.to(device).eval()
@@ -259,6 +271,9 @@ def body(run, conf: TrainRecJob) -> None:
             results[f"{name}_sampled"] = ranking.sampled(model.scorer(), targets, n_items, conf.rank, conf.seed, device)
     if trained is not None:
         results["training"] = {k: v for k, v in trained._asdict().items() if k != "log"}
+        if ranks.size > 1:  # torchrun: data-parallel over this many processes
+            results["training"]["processes"] = ranks.size
+            results["training"]["effective_batch_size"] = conf.trainer.batch_size * ranks.size
         results["training"]["flops_per_step"] = _flops(model, data, conf, control)
     if control is not None:
         census = control.census()
@@ -348,4 +363,5 @@ COMMAND = Command(
     show=show,
     summary=summary,
     help_overrides=("data=ml-100k", "model=sasrec"),
+    torchrun="data_parallel",
 )

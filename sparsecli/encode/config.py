@@ -21,6 +21,11 @@ class EncoderConfig:
         """The document fields the encoder reads (title, text), in order."""
         raise NotImplementedError
 
+    def sharded(self) -> bool:
+        """Whether documents are encoded shard by shard, split over runtime.workers processes
+        or torchrun's ranks; otherwise the encoder runs in one process (rank 0)."""
+        return False
+
     def preflight(self) -> None:
         """Raise a SparseError, within seconds, if this encoder cannot run here (e.g. a model
         that is neither local nor reachable); called before any run directory is made."""

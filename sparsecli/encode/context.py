@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
 from sparsecli.io.vectors import SparseVectors
+from sparsecli.runs.world import ALONE, World
 
 
 def document_text(title: str, text: str, fields) -> str:
@@ -32,6 +33,8 @@ class EncodeContext(NamedTuple):
     # Called with the thread count the encoder's library actually runs on; returns it.
     uses_threads: Callable[[int], int] = _as_is
     workers: int = 1  # processes encoding document shards (learned sparse encoders)
+    world: World = ALONE  # torchrun's processes, which split the document shards as workers do
+    backend: str = "processes"  # where the workers run: processes here, or Ray actors ("ray")
 
 
 class Encoded(NamedTuple):

@@ -27,6 +27,8 @@ from sparsecli.recommend.config import Precision, Schedule, TrainerConfig
 from sparsecli.recommend.data.types import Dataset, Sequences
 from sparsecli.recommend.losses import LossConfig, LossContext
 from sparsecli.recommend.models.base import RecModel
+from sparsecli.runs import world as world_ops
+from sparsecli.runs.world import ALONE, World
 from sparsecli.sparsity import flops
 from sparsecli.sparsity.training import Controller
 
@@ -84,8 +86,10 @@ def batches(order: np.ndarray, sizes: np.ndarray, batch_size: int, pool: int, ge
     return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
 
 
-def _seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**63)
+def _seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """An epoch's seed; torchrun ranks > 0 draw their own dropout and negatives (rank 0's are
+    a single process's), and all ranks share the epoch's batch order (drawn with rank 0's)."""
+    return (seed * 1_000_003 + epoch * 7919 + rank * 999_999_937) % (2**63)
 
 
 def _lr(config: TrainerConfig, step: int, total: int) -> float:
@@ -185,10 +189,40 @@ def load_weights(path: Path, model: RecModel, control: Optional[Controller] = No
 # ------------------------------------------------------------------ the loop
 
 
-def planned_steps(model: RecModel, train: Sequences, config: TrainerConfig) -> int:
-    """Optimizer steps in trainer.max_epochs epochs (fewer if a budget or patience stops it)."""
+def planned_steps(model: RecModel, train: Sequences, config: TrainerConfig, ranks: int = 1) -> int:
+    """Optimizer steps in trainer.max_epochs epochs (fewer if a budget or patience stops it),
+    each of `ranks` batches (one a torchrun process)."""
     length = model.max_len + 1
-    return math.ceil(len(windows(train, length, length - 1)) / config.batch_size) * config.max_epochs
+    return _epoch_steps(len(windows(train, length, length - 1)), config.batch_size, ranks) * config.max_epochs
+
+
+def _epoch_steps(n_windows: int, batch_size: int, ranks: int) -> int:
+    return math.ceil(math.ceil(n_windows / batch_size) / ranks)
+
+
+def _rank_batches(order: list, world: World) -> list:
+    """A torchrun rank's batches of the epoch's `order`: every world.size-th, from its rank,
+    wrapping round at the end so every rank takes the same number of steps (as torch's
+    DistributedSampler pads)."""
+    steps = _epoch_steps(len(order), 1, world.size)
+    return [order[(step * world.size + world.rank) % len(order)] for step in range(steps)]
+
+
+def average_gradients(parameters: list, size: int) -> None:
+    """Each gradient replaced by its mean over the torchrun ranks: DDP's all-reduce, in one
+    flat buffer after backward. Not DDP's wrapper: its hooks fire from one forward() call,
+    and a loss here is built from several of the model's methods (hidden, output_weights,
+    auxiliary_loss). A parameter with no gradient on a rank counts as zeros there."""
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= size
+    offset = 0
+    for parameter in parameters:
+        parameter.grad = flat[offset : offset + parameter.numel()].view_as(parameter)
+        offset += parameter.numel()
 
 
 def _log_popularity(counts: np.ndarray) -> torch.Tensor:
@@ -259,6 +293,7 @@ def fit(
     progress: Callable,
     control: Optional[Controller] = None,
     after_epoch: Optional[Callable[[int], None]] = None,
+    world: World = ALONE,
 ) -> Trained:
     """Train `model` on data.split.train, validating on data.split.valid; leaves the best
     weights in work/best.safetensors and in `model`.
@@ -271,6 +306,11 @@ def fit(
     checkpoint and beside the best weights, and it ends holding the best epoch's masks. Its
     random growth (SET) is reseeded every epoch from (seed, epoch). after_epoch(epoch) runs
     once an epoch's checkpoint is saved.
+
+    world: data-parallel training under torchrun (runs/world.py). Each rank takes every
+    world.size-th batch of the epoch's order and the gradients are averaged (an effective
+    batch of world.size * batch_size); rank 0 validates, decides when to stop and saves the
+    checkpoints and best weights, which every rank resumes from.
 
     Raises InputError when no user has two training interactions, ConfigError when
     trainer.monitor names no validation metric."""
@@ -290,8 +330,8 @@ def fit(
     log_popularity = _log_popularity(counts)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sizes = spans[:, 1] - spans[:, 0]
-    steps_per_epoch = math.ceil(len(spans) / config.batch_size)
-    total = steps_per_epoch * config.max_epochs
+    total = _epoch_steps(len(spans), config.batch_size, world.size) * config.max_epochs
+    parameters = list(model.parameters())
     if control is not None:
         control.bind(optimizer)
     state = load_checkpoint(work, model, optimizer, control)
@@ -311,6 +351,11 @@ def fit(
         order = batches(
             torch.randperm(len(spans), generator=generator).numpy(), sizes, config.batch_size, config.bucket, generator
         )
+        if world.size > 1:
+            order = _rank_batches(order, world)
+            if world.rank > 0:
+                torch.manual_seed(_seed(seed, epoch, world.rank))
+                generator.manual_seed(_seed(seed, epoch, world.rank) + 1)
         steps = len(order)
         model.train()
         total_loss, epoch_start, out_of_time = 0.0, time.perf_counter(), False
@@ -326,6 +371,8 @@ def fit(
                 value = _loss(model, loss, inputs, targets, ctx, autocast)
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
+                if world.size > 1:
+                    average_gradients(parameters, world.size)
                 if control is not None:
                     control.after_backward(state["step"])
                 if config.grad_clip > 0:
@@ -337,10 +384,15 @@ def fit(
                 total_loss += float(value.detach())
                 bar.advance()
                 bar.note(f"loss {total_loss / (b + 1):.4f}")
-                if config.max_wall_s is not None and time.perf_counter() - started >= config.max_wall_s:
-                    out_of_time = True
-                    break
+                if config.max_wall_s is not None:
+                    out_of_time = time.perf_counter() - started >= config.max_wall_s
+                    if world.size > 1:  # rank 0's clock decides for all
+                        out_of_time = bool(world_ops.broadcast([int(out_of_time)])[0])
+                    if out_of_time:
+                        break
         train_s = time.perf_counter() - epoch_start
+        if world.size > 1:  # the mean batch loss over every rank's batches
+            total_loss = world_ops.total(total_loss) / world.size
         if control is not None:  # the masks in force at the epoch's end
             census = control.census()
             census["active_params"] = sum(p.numel() for p in model.parameters()) - census["pruned"]
@@ -353,6 +405,10 @@ def fit(
             "steps_per_s": round((b + 1) / max(train_s, 1e-9), 2),
             **({"sparsity": census} if control is not None else {}),
         }
+        if world.rank > 0:  # rank 0 validates and decides whether training goes on
+            state["epoch"] = epoch
+            state["stopped"] = {0: None, 1: "max_wall_s", 2: "patience"}[world_ops.broadcast([0])[0]]
+            continue
         if epoch % config.eval_every == 0 or out_of_time or epoch == config.max_epochs:
             model.eval()
             with control.evaluating() if control is not None else contextlib.nullcontext():
@@ -390,8 +446,12 @@ def fit(
         elif state["bad"] >= config.patience:
             state["stopped"] = "patience"
         save_checkpoint(work, model, optimizer, state, control)
+        if world.size > 1:
+            world_ops.broadcast([{None: 0, "max_wall_s": 1, "patience": 2}[state.get("stopped")]])
         if after_epoch is not None:
             after_epoch(epoch)
+    if world.rank > 0:  # its weights are rank 0's; rank 0 keeps the best ones
+        return Trained(0, -1.0, state["epoch"], state["step"], state.get("stopped") or "max_epochs", [])
     if not (work / BEST).is_file():  # stopped (by max_wall_s) before the schedule reached its end
         log.warning(
             "training ended at step %d, before the sparsity schedule settled: the last weights are kept", state["step"]

@@ -70,9 +70,18 @@ def register() -> None:
 
 def _checked(command, argv: list[str]) -> None:
     """Check the command line; any failure is one line and an exit code, never a traceback."""
-    from sparsecli.runs import protocol, validate
+    from sparsecli.runs import protocol, validate, world
 
     try:
+        processes = world.current().size
+        if processes > 1 and not command.torchrun:
+            from sparsecli.errors import ConfigError
+
+            raise ConfigError(
+                f"sparse {command.name} runs in one process, and torchrun started {processes}",
+                where="torchrun",
+                fix=f"run sparse {command.name} without torchrun",
+            )
         validate.check(command, argv)
     except SparseError as err:
         ui.error(err.line())

@@ -10,7 +10,9 @@ directory and a rerun is a cache hit:
 - an `upstream_field` by the key of the run it names (so keys chain, as DVC stages do), or
   by a file's content;
 - the command's `inputs` (e.g. the content of the collection's files);
-- the command's name and version.
+- the command's name and version;
+- the number of torchrun processes, for a command whose results depend on it (train-rec's
+  data-parallel training: its effective batch).
 """
 
 from __future__ import annotations
@@ -88,5 +90,11 @@ def run_key(command: "Command", conf: Any) -> tuple[str, dict]:
     view = {"config": key_view(conf)}
     if command.inputs is not None:
         view["inputs"] = command.inputs(conf)
+    if command.torchrun == "data_parallel":
+        from sparsecli.runs import world
+
+        size = world.current().size
+        if size > 1:
+            view["world_size"] = size
     payload = {"command": command.name, "version": command.version, **view}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:KEY_LENGTH], view

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional, Sequence
 from sparsecli import ui
 from sparsecli.commands import Command, get
 from sparsecli.errors import SparseError
-from sparsecli.runs import lock
+from sparsecli.runs import lock, world
 from sparsecli.runs.rundir import RunDir
 
 log = logging.getLogger("sparsecli")
@@ -94,16 +94,14 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
 
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    run = RunDir(hydra_cfg.runtime.output_dir, command.name, "")
+    ranks = world.current()
+    if not ranks.leader:
+        return _follow(command, cfg, RunDir(hydra_cfg.runtime.output_dir, command.name, "", ranks))
+    run = RunDir(hydra_cfg.runtime.output_dir, command.name, "", ranks)
     fresh, locked = run.is_fresh(), False
     holding = ExitStack()
     try:
-        conf = to_object(cfg, command)
-        ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
-        if command.check is not None:
-            command.check(conf)
-        if conf.runtime.workers > 1 and not command.workers:
-            log.info("runtime.workers=%d: %s runs in one process", conf.runtime.workers, command.name)
+        conf = _prepared(command, cfg, ranks)
         run.key, view = run_key(command, conf)
         run.inputs = view.get("inputs", {})
         holding.enter_context(lock.held(run.path))  # a process running this config finishes first
@@ -111,7 +109,10 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         if not run.path.exists():  # removed by the failed run of the process we waited for
             run.path.mkdir(parents=True)
             ui.reopen_attempt_log()
-        if run.is_complete() and not conf.runtime.force:
+        cached = run.is_complete() and not conf.runtime.force
+        if ranks.size > 1:
+            world.broadcast([int(cached)])  # the other ranks wait for this decision
+        if cached:
             log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
         else:
             run.begin(
@@ -141,6 +142,7 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         return None
     finally:
         holding.close()
+        world.stop()
     try:
         if in_sweep:
             sweep.record_job(command, run, list(hydra_cfg.overrides.task))
@@ -153,12 +155,77 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     return str(run.path)
 
 
+def _prepared(command: Command, cfg: Any, ranks: world.World) -> Any:
+    """The job config as dataclasses, checked; under torchrun, the process group joined."""
+    conf = to_object(cfg, command)
+    ui.configure(conf.runtime.progress.value, conf.runtime.progress_interval)
+    if conf.runtime.workers > 1 and not command.workers:
+        log.info("runtime.workers=%d: %s runs in one process", conf.runtime.workers, command.name)
+    if ranks.size > 1:
+        from sparsecli.errors import ConfigError
+
+        if conf.runtime.workers > 1:
+            raise ConfigError(
+                "torchrun's processes already split the work",
+                where="runtime.workers",
+                fix="pass runtime.workers=1 under torchrun (each rank is a worker)",
+            )
+    if command.check is not None:
+        command.check(conf)
+    if ranks.size > 1:
+        world.start(ranks)
+    return conf
+
+
+def _follow(command: Command, cfg: Any, run: RunDir) -> None:
+    """A torchrun rank other than 0: the same config and key as rank 0, whose decision (cache
+    hit or not) it waits for; it then runs the body beside rank 0 and writes nothing in the
+    run directory. Its log lines go to its own log file; on stderr only warnings and errors,
+    so torchrun's output is not every line twice. Interrupted (torchrun stops the ranks when
+    one fails) it exits quietly: rank 0 reports."""
+    from sparsecli.runs.keys import run_key
+    from sparsecli.runs.rundir import Follower
+
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, ui.AttemptLog):
+            handler.setLevel(logging.WARNING)
+    follower = Follower(run.path, command.name, "", run.world)
+    try:
+        conf = _prepared(command, cfg, run.world)
+        ui.configure("none", conf.runtime.progress_interval)
+        follower.key, _ = run_key(command, conf)
+        (cached,) = world.broadcast([0])
+        if not cached:
+            command.body(follower, conf)
+    except (KeyboardInterrupt, Terminated):
+        raise SystemExit(INTERRUPTED) from None
+    except SparseError as err:
+        ui.error(f"rank {run.world.rank}: {err.line()}")
+        raise SystemExit(err.exit_code) from None
+    except Exception as err:  # noqa: BLE001  (one line; the traceback in this rank's log file)
+        handler = ui.attempt_log()
+        if handler is not None:
+            handler.handle(
+                log.makeRecord(log.name, logging.ERROR, __file__, 0, "unexpected error", None, sys.exc_info())
+            )
+        ui.error(
+            f"rank {run.world.rank}: {_what(err)}"
+            + (f"; the traceback is in {handler.baseFilename}" if handler else "")
+        )
+        raise SystemExit(FAILED) from None
+    finally:
+        world.stop()
+    return None
+
+
 def _failure(err: Exception, run: RunDir, fresh: bool) -> tuple[int, str]:
     """End a failed attempt; the exit code and the line to print."""
     if isinstance(err, SparseError):
         _give_up(run, fresh, "failed", err.line())
         return err.exit_code, err.line()
     what = _what(err)
+    if run.world.size > 1 and world.lost_peer(err):
+        what = "another torchrun rank stopped (torchrun's report names it)"
     log_path = _log_traceback(run, fresh)
     _give_up(run, fresh, "failed", what)
     where = f"; the traceback is in {log_path}" if log_path else ""

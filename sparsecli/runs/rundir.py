@@ -14,11 +14,14 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional, Sequence
 
 from sparsecli.errors import UpstreamError
 from sparsecli.io.checksum import sha256_file
 from sparsecli.io.files import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:
+    from sparsecli.runs.world import World
 
 DONE = "DONE.json"
 META = "meta.json"
@@ -93,7 +96,12 @@ def _reset_peak_rss() -> None:
 class RunDir:
     """One run directory: where artifacts go, and the record of how they were made."""
 
-    def __init__(self, path: str | os.PathLike, command: str, key: str):
+    leader = True  # writes the run directory (rank 0 under torchrun)
+
+    def __init__(self, path: str | os.PathLike, command: str, key: str, world: Optional["World"] = None):
+        from sparsecli.runs.world import ALONE
+
+        self.world = world or ALONE
         self.path = Path(path)
         self.command = command
         self.key = key
@@ -264,6 +272,21 @@ class RunDir:
                 yield from (p for p in entry.rglob("*") if p.is_file() and ".tmp-" not in p.name)
             elif entry.is_file():
                 yield entry
+
+
+class Follower(RunDir):
+    """A torchrun rank other than 0 (runs/world.py): it reads the leader's run directory (a
+    checkpoint to resume from) and writes nothing there; what the body writes goes to a
+    scratch folder that is removed."""
+
+    leader = False
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="sparsecli-follower-") as scratch:
+            yield Path(scratch) / Path(name).name
 
 
 def open_upstream(

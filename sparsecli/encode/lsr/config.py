@@ -100,6 +100,9 @@ class LSRConfig(EncoderConfig):
         SparseFormat.dense
     )  # csr or semi_structured: pruned models (`sparse prune`) only
 
+    def sharded(self) -> bool:
+        return True
+
     def __post_init__(self) -> None:
         check(self.batch_size > 0, "encoder.batch_size", "must be positive", "pass e.g. 32")
         check(self.shard_size > 0, "encoder.shard_size", "must be positive", "pass e.g. 2048")

@@ -13,12 +13,14 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from sparsecli import ui
-from sparsecli.encode.lsr import workers
+from sparsecli.encode.lsr import ray_backend, workers
 from sparsecli.encode.lsr.config import LSRConfig, SideType
 from sparsecli.encode.context import EncodeContext, Encoded, document_text
 from sparsecli.encode.lsr.shards import ShardStore, TokenTable, shard_docs
 from sparsecli.encode.lsr.sides import IDFSide, Side, SideFactory, Tokens
 from sparsecli.errors import ConfigError
+from sparsecli.runs import world
+from sparsecli.runs.world import cores
 from sparsecli.io.arrays import StringArray
 from sparsecli.io.vectors import SparseVectors
 
@@ -65,36 +67,58 @@ def document_frequencies(tokens: TokenTable, special: np.ndarray, size: int) -> 
 
 
 def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LSRConfig, n_cols: int,
-                   context: EncodeContext) -> SparseVectors:  # fmt: skip
+                   context: EncodeContext) -> SparseVectors | None:  # fmt: skip
     """The second pass: batches in length order, shard by shard, skipping finished shards;
-    with context.workers > 1, the missing shards dealt out to that many processes (workers.py)."""
+    with context.workers > 1, the missing shards dealt out to that many processes
+    (workers.py), or taken by that many Ray actors (ray_backend.py); under torchrun, dealt
+    out to its ranks, rank 0 then merging every rank's shards (None on the other ranks)."""
+    ranks = context.world
     per_shard = store.docs_per_shard
     n_shards = -(-tokens.n_docs // per_shard)
     sizes = np.minimum(per_shard, tokens.n_docs - per_shard * np.arange(n_shards))
     store.drop_other_sizes()
     seen = {i for i in range(n_shards) if store.has(i)}
     context.checkpoint(len(seen), n_shards)
-    if seen:
+    if seen and ranks.leader:
         log.info("resuming: %d of %d shards were already encoded", len(seen), n_shards)
-    dealt = workers.deal([i for i in range(n_shards) if i not in seen], context.workers)
-    threads = torch_threads(context.threads, context.workers)
+    missing = [i for i in range(n_shards) if i not in seen]
+    on_ray = context.backend == "ray" and ranks.size == 1 and bool(missing)
+    if ranks.size > 1:  # rank 0's view of the work folder, before any rank writes to it
+        missing = world.broadcast_list(missing)
+        seen = set(range(n_shards)) - set(missing)
+        dealt = workers.deal(missing, ranks.size)
+        dealt = [dealt[ranks.rank] if ranks.rank < len(dealt) else (), *dealt[: ranks.rank], *dealt[ranks.rank + 1 :]]
+    elif on_ray:
+        dealt = [()]  # the actors take every missing shard; this process merges
+    else:
+        dealt = workers.deal(missing, context.workers)
+    threads = torch_threads(context.threads, max(context.workers, ranks.local_size))
     jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, shards, threads, context.seed)
-            for rank, shards in enumerate(dealt) if rank > 0]  # fmt: skip
+            for rank, shards in enumerate(dealt) if rank > 0 and ranks.size == 1]  # fmt: skip
     if jobs:
         shared = (
             " (runtime.threads=0: the cores shared out; the bytes match other worker counts at one runtime.threads)"
         )
         log.info("%d shards to encode by %d workers, %d threads each%s", n_shards - len(seen), len(dealt), threads,
                  shared if context.threads == 0 else "")  # fmt: skip
-        if len(dealt) * threads > _cores():
+        if len(dealt) * threads > cores():
             log.warning("%d workers x %d threads oversubscribe the %d cores this process may use: it will be "
-                        "slower, not faster", len(dealt), threads, _cores())  # fmt: skip
+                        "slower, not faster", len(dealt), threads, cores())  # fmt: skip
 
     def finished() -> None:
         context.checkpoint(store.finished(n_shards), n_shards)
 
     with ui.progress("encode docs", total=tokens.n_docs, unit="docs") as bar:
         bar.advance(int(sizes[sorted(seen)].sum()) if seen else 0)
+        if on_ray:
+
+            def written(index: int) -> None:
+                seen.add(index)
+                bar.advance(int(sizes[index]))
+                finished()
+
+            ray_backend.encode(config, context.workdir, per_shard, n_cols, missing, context.workers, threads,
+                               context.seed, written)  # fmt: skip
         spawned = workers.start(jobs)
         try:
             workers.encode_shards(side, tokens, store, config.batch_size, n_cols, dealt[0], bar.advance, finished)
@@ -102,6 +126,11 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
             workers.wait(spawned, store, n_shards, sizes, bar.advance, seen)
         finally:
             workers.stop(spawned)  # interrupted or failed: each loses only the shard it was writing
+        if ranks.size > 1:
+            world.barrier()  # every rank's shards are written
+            if not ranks.leader:
+                return None
+            bar.advance(int(sizes[sorted(set(missing) - seen)].sum()) if set(missing) - seen else 0)
     finished()
     return store.merge(n_shards, context.workdir / "docs", tokens, n_cols)
 
@@ -109,14 +138,7 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
 def torch_threads(threads: int, workers: int) -> int:
     """Threads each encoding process runs: runtime.threads, or the cores this process may use
     shared out (0). Bytes are identical for any worker count at the same threads per worker."""
-    return threads if threads > 0 else max(1, _cores() // workers)
-
-
-def _cores() -> int:
-    """The cores this process may run on (a SLURM allocation's, not the node's)."""
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return threads if threads > 0 else max(1, cores() // workers)
 
 
 def _factory(config: LSRConfig) -> SideFactory:
@@ -192,11 +214,15 @@ def _vocabulary(tokenizer, size: int) -> list[str]:
 
 def encode(
     docs: Iterable[tuple[str, str, str]], queries: list[tuple[str, str]], config: LSRConfig, context: EncodeContext
-) -> Encoded:
+) -> Encoded | None:
+    """Documents and queries as sparse vectors. Under torchrun, rank 0 tokenizes and every
+    rank encodes its share of the document shards; rank 0 returns the whole, the others None."""
     import torch
 
-    if context.threads > 0 or context.workers > 1:  # every worker alike: the same bytes for any count
-        torch.set_num_threads(torch_threads(context.threads, context.workers))
+    ranks = context.world
+    processes = max(context.workers, ranks.local_size)
+    if context.threads > 0 or processes > 1:  # every worker alike: the same bytes for any count
+        torch.set_num_threads(torch_threads(context.threads, processes))
     context.uses_threads(torch.get_num_threads())
     torch.manual_seed(context.seed)
     factory = _factory(config)
@@ -216,18 +242,23 @@ def encode(
     log.info("doc side: %s; query side: %s", factory.provenance["doc"], factory.provenance["query"])
 
     store = ShardStore(context.workdir, shard_docs(config.shard_size, config.batch_size))
-    tokens = store.load_tokens()
-    if tokens is None:
+    tokens = store.load_tokens() if ranks.leader else None
+    if tokens is None and ranks.leader:
         tokens = store.save_tokens(*_tokenize(docs, config.fields, doc_side, context.total_docs))
-    else:
+    elif ranks.leader:
         for _ in docs:  # resuming: the collection is still read through, for its checks and report
             pass
+    if ranks.size > 1:
+        world.barrier()  # rank 0's token table is in the work folder
+        tokens = tokens if tokens is not None else store.load_tokens()
     corpus_idf = [s for s in (doc_side, query_side) if isinstance(s, IDFSide) and s.idf is None]
     if corpus_idf:  # IDF over what the document side reads
         df = document_frequencies(tokens, doc_side.special, n_cols)
         for side in corpus_idf:
             side.set_corpus_df(df, tokens.n_docs)
     doc_vectors = _encode_shards(doc_side, tokens, store, config, n_cols, context)
+    if doc_vectors is None:  # a torchrun rank > 0: its shards are in rank 0's work folder
+        return None
     with ui.progress("encode queries", total=len(queries), unit="queries") as bar:
         q_indptr, q_indices, q_data = query_side.encode([text for _, text in queries], bar.advance)
     query_vectors = SparseVectors(q_indptr, q_indices, q_data, StringArray.pack([q for q, _ in queries]), n_cols)
