@@ -118,7 +118,7 @@ class ProgressMode(Enum):
 
 class Backend(Enum):
     processes = "processes"  # runtime.workers processes on this machine (worker 0 is this one)
-    ray = "ray"  # a Ray Data pipeline of runtime.workers actors (a GPU each where there are GPUs)
+    ray = "ray"  # runtime.workers Ray actors (a GPU each where the cluster has GPUs)
 
 
 @dataclass

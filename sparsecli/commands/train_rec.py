@@ -196,6 +196,12 @@ def body(run, conf: TrainRecJob) -> None:
     torch.manual_seed(conf.seed)
     model = conf.model.build(n_items, features, data.split.train)
     device = conf.trainer.torch_device()
+    if ranks.size > 1 and device.type == "cuda" and torch.cuda.device_count() < ranks.local_size:
+        raise ConfigError(  # NCCL refuses two ranks on one GPU
+            f"{ranks.local_size} ranks on this machine, and {torch.cuda.device_count()} GPUs",
+            where="torchrun",
+            fix="pass --nproc_per_node of at most the GPUs, or trainer.device=cpu",
+        )
     work = run.path / WORK
     work.mkdir(exist_ok=True)
     trained = None

@@ -38,6 +38,7 @@ CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 STATE = "state"  # the checkpoint metadata key holding the counters
 LOG = "train_log.jsonl"
+STOPS = (None, "max_wall_s", "patience")  # why training stopped, as rank 0 tells the other ranks
 MASK = "mask/"  # sparse training's masks, beside the weights in the work folder's files
 
 
@@ -204,7 +205,7 @@ def _rank_batches(order: list, world: World) -> list:
     """A torchrun rank's batches of the epoch's `order`: every world.size-th, from its rank,
     wrapping round at the end so every rank takes the same number of steps (as torch's
     DistributedSampler pads)."""
-    steps = _epoch_steps(len(order), 1, world.size)
+    steps = -(-len(order) // world.size)
     return [order[(step * world.size + world.rank) % len(order)] for step in range(steps)]
 
 
@@ -339,6 +340,14 @@ def fit(
         state = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "elapsed": 0.0, "log": []}
     else:
         log.info("resuming from the checkpoint after epoch %d", state["epoch"])
+    if world.size > 1 and world_ops.broadcast([state["epoch"], state["step"]]) != [state["epoch"], state["step"]]:
+        from sparsecli.errors import InputError
+
+        raise InputError(
+            f"rank {world.rank} found another checkpoint than rank 0",
+            where=str(work / CHECKPOINT),
+            fix="put runs_root on storage every node sees",
+        )
     autocast = config.precision == Precision.bf16
     started = time.perf_counter() - state["elapsed"]
     while state["epoch"] < config.max_epochs and not state.get("stopped"):
@@ -407,7 +416,7 @@ def fit(
         }
         if world.rank > 0:  # rank 0 validates and decides whether training goes on
             state["epoch"] = epoch
-            state["stopped"] = {0: None, 1: "max_wall_s", 2: "patience"}[world_ops.broadcast([0])[0]]
+            state["stopped"] = STOPS[world_ops.broadcast([0])[0]]
             continue
         if epoch % config.eval_every == 0 or out_of_time or epoch == config.max_epochs:
             model.eval()
@@ -447,7 +456,7 @@ def fit(
             state["stopped"] = "patience"
         save_checkpoint(work, model, optimizer, state, control)
         if world.size > 1:
-            world_ops.broadcast([{None: 0, "max_wall_s": 1, "patience": 2}[state.get("stopped")]])
+            world_ops.broadcast([STOPS.index(state.get("stopped"))])
         if after_epoch is not None:
             after_epoch(epoch)
     if world.rank > 0:  # its weights are rank 0's; rank 0 keeps the best ones

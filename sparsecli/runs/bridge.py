@@ -74,14 +74,21 @@ def _checked(command, argv: list[str]) -> None:
 
     try:
         processes = world.current().size
-        if processes > 1 and not command.torchrun:
+        if processes > 1:
             from sparsecli.errors import ConfigError
 
-            raise ConfigError(
-                f"sparse {command.name} runs in one process, and torchrun started {processes}",
-                where="torchrun",
-                fix=f"run sparse {command.name} without torchrun",
-            )
+            if not command.torchrun:
+                raise ConfigError(
+                    f"sparse {command.name} runs in one process, and torchrun started {processes}",
+                    where="torchrun",
+                    fix=f"run sparse {command.name} without torchrun",
+                )
+            if {"-m", "--multirun"} & set(argv):
+                raise ConfigError(
+                    "a sweep's jobs are separate runs, and torchrun's ranks share one",
+                    where="-m",
+                    fix="launch each job with torchrun, or sweep without torchrun",
+                )
         validate.check(command, argv)
     except SparseError as err:
         ui.error(err.line())

@@ -164,12 +164,16 @@ def _prepared(command: Command, cfg: Any, ranks: world.World) -> Any:
     if ranks.size > 1:
         from sparsecli.errors import ConfigError
 
-        if conf.runtime.workers > 1:
-            raise ConfigError(
-                "torchrun's processes already split the work",
-                where="runtime.workers",
-                fix="pass runtime.workers=1 under torchrun (each rank is a worker)",
-            )
+        for wrong, where, fix in (
+            (
+                conf.runtime.workers > 1,
+                "runtime.workers",
+                "pass runtime.workers=1 under torchrun (each rank is a worker)",
+            ),
+            (conf.runtime.backend.value != "processes", "runtime.backend", "drop runtime.backend under torchrun"),
+        ):
+            if wrong:
+                raise ConfigError("torchrun's processes already split the work", where=where, fix=fix)
     if command.check is not None:
         command.check(conf)
     if ranks.size > 1:
@@ -183,7 +187,7 @@ def _follow(command: Command, cfg: Any, run: RunDir) -> None:
     run directory. Its log lines go to its own log file; on stderr only warnings and errors,
     so torchrun's output is not every line twice. Interrupted (torchrun stops the ranks when
     one fails) it exits quietly: rank 0 reports."""
-    from sparsecli.runs.keys import run_key
+    from sparsecli.errors import ConfigError
     from sparsecli.runs.rundir import Follower
 
     for handler in logging.getLogger().handlers:
@@ -193,25 +197,23 @@ def _follow(command: Command, cfg: Any, run: RunDir) -> None:
     try:
         conf = _prepared(command, cfg, run.world)
         ui.configure("none", conf.runtime.progress_interval)
-        follower.key, _ = run_key(command, conf)
         (cached,) = world.broadcast([0])
         if not cached:
             command.body(follower, conf)
     except (KeyboardInterrupt, Terminated):
         raise SystemExit(INTERRUPTED) from None
+    except ConfigError as err:  # the same config on every rank: rank 0 says it
+        raise SystemExit(err.exit_code) from None
     except SparseError as err:
         ui.error(f"rank {run.world.rank}: {err.line()}")
         raise SystemExit(err.exit_code) from None
-    except Exception as err:  # noqa: BLE001  (one line; the traceback in this rank's log file)
-        handler = ui.attempt_log()
-        if handler is not None:
-            handler.handle(
-                log.makeRecord(log.name, logging.ERROR, __file__, 0, "unexpected error", None, sys.exc_info())
-            )
-        ui.error(
-            f"rank {run.world.rank}: {_what(err)}"
-            + (f"; the traceback is in {handler.baseFilename}" if handler else "")
-        )
+    except Exception as err:  # noqa: BLE001  (one line; the traceback beside the runs: rank 0 may remove the run)
+        import traceback
+
+        path = _failed_log(run.path.parent.parent, f"{command.name}-rank{run.world.rank}")
+        path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+        ui.error(f"rank {run.world.rank}: {_what(err)} (an unexpected error: please report it); "
+                 f"the traceback is in {path}")  # fmt: skip
         raise SystemExit(FAILED) from None
     finally:
         world.stop()
@@ -224,14 +226,15 @@ def _failure(err: Exception, run: RunDir, fresh: bool) -> tuple[int, str]:
         _give_up(run, fresh, "failed", err.line())
         return err.exit_code, err.line()
     what = _what(err)
-    if run.world.size > 1 and world.lost_peer(err):
+    lost = run.world.size > 1 and world.lost_peer(err)
+    if lost:
         what = "another torchrun rank stopped (torchrun's report names it)"
     log_path = _log_traceback(run, fresh)
     _give_up(run, fresh, "failed", what)
     where = f"; the traceback is in {log_path}" if log_path else ""
     if run.has_work():
         return FAILED, f"{what}{where}; {_kept(run)}; rerun the same command to resume"
-    return FAILED, f"{what} (an unexpected error: please report it){where}"
+    return FAILED, f"{what}{'' if lost else ' (an unexpected error: please report it)'}{where}"
 
 
 def _what(err: BaseException) -> str:

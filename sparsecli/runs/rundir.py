@@ -96,12 +96,10 @@ def _reset_peak_rss() -> None:
 class RunDir:
     """One run directory: where artifacts go, and the record of how they were made."""
 
-    leader = True  # writes the run directory (rank 0 under torchrun)
-
     def __init__(self, path: str | os.PathLike, command: str, key: str, world: Optional["World"] = None):
         from sparsecli.runs.world import ALONE
 
-        self.world = world or ALONE
+        self.world = world or ALONE  # torchrun's ranks: rank 0 leads and writes the run directory
         self.path = Path(path)
         self.command = command
         self.key = key
@@ -117,6 +115,10 @@ class RunDir:
         self._invalidated = False
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def leader(self) -> bool:
+        return self.world.leader
 
     def done(self) -> dict | None:
         return read_done(self.path)
@@ -278,8 +280,6 @@ class Follower(RunDir):
     """A torchrun rank other than 0 (runs/world.py): it reads the leader's run directory (a
     checkpoint to resume from) and writes nothing there; what the body writes goes to a
     scratch folder that is removed."""
-
-    leader = False
 
     @contextmanager
     def writing(self, name: str) -> Iterator[Path]:

@@ -76,7 +76,8 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
     per_shard = store.docs_per_shard
     n_shards = -(-tokens.n_docs // per_shard)
     sizes = np.minimum(per_shard, tokens.n_docs - per_shard * np.arange(n_shards))
-    store.drop_other_sizes()
+    if ranks.leader:
+        store.drop_other_sizes()
     seen = {i for i in range(n_shards) if store.has(i)}
     context.checkpoint(len(seen), n_shards)
     if seen and ranks.leader:
@@ -251,6 +252,14 @@ def encode(
     if ranks.size > 1:
         world.barrier()  # rank 0's token table is in the work folder
         tokens = tokens if tokens is not None else store.load_tokens()
+        if tokens is None:
+            from sparsecli.errors import InputError
+
+            raise InputError(
+                f"rank {ranks.rank} cannot read rank 0's token table",
+                where=str(context.workdir),
+                fix="put runs_root on storage every node sees",
+            )
     corpus_idf = [s for s in (doc_side, query_side) if isinstance(s, IDFSide) and s.idf is None]
     if corpus_idf:  # IDF over what the document side reads
         df = document_frequencies(tokens, doc_side.special, n_cols)

@@ -69,10 +69,15 @@ def encode(config, workdir: Path, docs_per_shard: int, n_cols: int, missing: lis
 
         from sparsecli.runs.world import cores
 
+        # a local cluster: logical CPUs for every actor asked for, so none waits for a slot
         local = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(cores(), workers * threads)}
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False, **local)
     try:
         gpus = _gpus(config)
+        available = int(ray.cluster_resources().get("GPU", 0))
+        if gpus and workers > available:  # actors beyond the GPUs would wait for one forever
+            log.warning("runtime.workers=%d: the Ray cluster has %d GPUs, so %d actors", workers, available, available)
+            workers = available
         log.info("%d shards to encode by %d Ray actors, %d threads%s each", len(missing), workers, threads,
                  " and a GPU" if gpus else "")  # fmt: skip
         actor = ray.remote(num_cpus=threads, num_gpus=gpus)(ShardEncoder)
