@@ -96,7 +96,9 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     ranks = world.current()
     if not ranks.leader:
-        return _follow(command, cfg, RunDir(hydra_cfg.runtime.output_dir, command.name, "", ranks))
+        from sparsecli.runs.rundir import Follower
+
+        return _follow(command, cfg, Follower(hydra_cfg.runtime.output_dir, command.name, "", ranks))
     run = RunDir(hydra_cfg.runtime.output_dir, command.name, "", ranks)
     fresh, locked = run.is_fresh(), False
     holding = ExitStack()
@@ -188,18 +190,16 @@ def _follow(command: Command, cfg: Any, run: RunDir) -> None:
     so torchrun's output is not every line twice. Interrupted (torchrun stops the ranks when
     one fails) it exits quietly: rank 0 reports."""
     from sparsecli.errors import ConfigError
-    from sparsecli.runs.rundir import Follower
 
     for handler in logging.getLogger().handlers:
         if not isinstance(handler, ui.AttemptLog):
             handler.setLevel(logging.WARNING)
-    follower = Follower(run.path, command.name, "", run.world)
     try:
         conf = _prepared(command, cfg, run.world)
         ui.configure("none", conf.runtime.progress_interval)
         (cached,) = world.broadcast([0])
         if not cached:
-            command.body(follower, conf)
+            command.body(run, conf)
     except (KeyboardInterrupt, Terminated):
         raise SystemExit(INTERRUPTED) from None
     except ConfigError as err:  # the same config on every rank: rank 0 says it

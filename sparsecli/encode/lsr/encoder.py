@@ -88,14 +88,14 @@ def _encode_shards(side: Side, tokens: TokenTable, store: ShardStore, config: LS
         missing = world.broadcast_list(missing)
         seen = set(range(n_shards)) - set(missing)
         dealt = workers.deal(missing, ranks.size)
-        dealt = [dealt[ranks.rank] if ranks.rank < len(dealt) else (), *dealt[: ranks.rank], *dealt[ranks.rank + 1 :]]
+        dealt = [dealt[ranks.rank] if ranks.rank < len(dealt) else ()]  # this rank's; the others encode theirs
     elif on_ray:
         dealt = [()]  # the actors take every missing shard; this process merges
     else:
         dealt = workers.deal(missing, context.workers)
     threads = torch_threads(context.threads, max(context.workers, ranks.local_size))
     jobs = [workers.Job(config, context.workdir, per_shard, n_cols, rank, shards, threads, context.seed)
-            for rank, shards in enumerate(dealt) if rank > 0 and ranks.size == 1]  # fmt: skip
+            for rank, shards in enumerate(dealt) if rank > 0]  # fmt: skip
     if jobs:
         shared = (
             " (runtime.threads=0: the cores shared out; the bytes match other worker counts at one runtime.threads)"
