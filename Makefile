@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | ml-100k-meta | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | diginetica-convergence | ml-100k-meta | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica ml-100k-meta two-tower-ssl bench-workers cluster-local ddp-ml-100k bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica diginetica-convergence ml-100k-meta two-tower-ssl bench-workers cluster-local ddp-ml-100k bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -131,15 +131,28 @@ beauty-sparse: install
 	done
 
 # M2TRec (items made of their categories) against SASRec (one vector per item ID) on
-# Diginetica purchases, session split; M2TRec also single-task (lambda_category=0) for the
-# convergence comparison (three seeds: 300 validation sessions are noisy); the cold slices
-# (unseen_target, cold_target) in each metrics.json.
+# Diginetica purchases, session split, three seeds, also single-task (lambda_category=0);
+# the cold slices (unseen_target, cold_target) in each metrics.json.
 diginetica: install
 	$(SPARSE) train-rec data=diginetica model=sasrec data_root=$(SHARED_DATA)
 	for seed in 0 1 2; do for lambda in 0.5 0; do \
 	  $(SPARSE) train-rec data=diginetica model=m2trec model.category_fields=[categoryId] \
 	    model.lambda_category=$$lambda seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
 	done; done
+
+# M2TRec's convergence claim: multi-task (lambda_category=0.5) against single-task (0), ten
+# seeds each, 25 epochs without early stopping so the validation curves can be averaged
+# (300 validation sessions move the figure by single hits); scripts/convergence.py compares.
+CONVERGENCE_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+diginetica-convergence: install
+	rm -f $(SPARSECLI_RUNS)/convergence-0.5.txt $(SPARSECLI_RUNS)/convergence-0.txt
+	for lambda in 0.5 0; do for seed in $(CONVERGENCE_SEEDS); do \
+	  $(SPARSE) train-rec data=diginetica model=m2trec model.category_fields=[categoryId] model.lambda_category=$$lambda \
+	    seed=$$seed trainer.max_epochs=25 trainer.patience=25 data_root=$(SHARED_DATA) | tail -n1 >> $(SPARSECLI_RUNS)/convergence-$$lambda.txt \
+	    || exit 1; \
+	done; done
+	$(BIN)/python scripts/convergence.py --faster $$(cat $(SPARSECLI_RUNS)/convergence-0.5.txt) \
+	  --baseline $$(cat $(SPARSECLI_RUNS)/convergence-0.txt)
 
 # The same on ml-100k, items made of their genres and release year, then also of their title's words (20 epochs each).
 ml-100k-meta: install

@@ -7,6 +7,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_search import fastest_at, frontier_latency_at  # noqa: E402
+from convergence import Curve, mean_curve, ratio, reach  # noqa: E402
 
 
 def point(accuracy, latency):
@@ -23,3 +24,16 @@ def test_frontier_interpolates_between_the_points_around_the_target():
 def test_frontier_needs_points_on_both_sides():
     assert frontier_latency_at([point(0.96, 300), point(0.98, 400)], 0.95) is None
     assert frontier_latency_at([point(0.90, 300)], 0.95) is None
+
+
+def test_convergence_is_the_first_step_at_the_baselines_best():
+    baseline = ([10, 20, 30, 40], [0.1, 0.3, 0.3, 0.2])  # best 0.3, first at step 20
+    assert reach(baseline, ([10, 20, 30, 40], [0.2, 0.25, 0.31, 0.5])) == (20, 30)
+    assert ratio((20, 30)) == 1.5
+    assert reach(baseline, ([10, 20], [0.3, 0.1])) == (20, 10)
+    assert reach(baseline, ([10, 20], [0.29, 0.1])) == (20, None) and ratio((20, None)) == float("inf")
+
+
+def test_mean_curves_average_epoch_by_epoch_up_to_the_shortest_run():
+    steps, values = mean_curve([Curve(0, [5, 10, 15], [0.1, 0.2, 0.4]), Curve(1, [5, 10], [0.3, 0.4])])
+    assert steps == [5, 10] and [round(v, 6) for v in values] == [0.2, 0.3]

@@ -262,6 +262,31 @@ def test_ctrl_c_keeps_the_finished_shards_and_says_how_to_resume(sparse, runs, t
     assert [a["status"] for a in attempts] == ["interrupted", "complete"]
 
 
+def test_a_sigterm_while_a_failure_is_reported_does_not_cut_the_report_short(sparse, runs, tiny_bert, monkeypatch):
+    """torchrun sends SIGTERM to every rank once one fails; on the others it lands while their
+    own failure (the lost peer) is being recorded."""
+    import os
+    import signal
+
+    from sparsecli.runs import protocol
+
+    failing_shard(monkeypatch, 2, RuntimeError("boom"))
+    log_traceback = protocol._log_traceback
+
+    def terminated_meanwhile(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return log_traceback(*args)
+
+    monkeypatch.setattr(protocol, "_log_traceback", terminated_meanwhile)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    result = sparse(*lsr_encode(tiny_bert, "encoder.shard_size=2"))
+    run_dir = next((runs / "encode").iterdir())
+    assert result.exit_code == 1
+    assert error_line(result).endswith(f"2 of 5 shards are kept in {run_dir}; rerun the same command to resume")
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "failed"
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
 def test_ctrl_c_without_resumable_work_leaves_nothing(sparse, runs, monkeypatch):
     from sparsecli.encode.bm25 import encoder
 

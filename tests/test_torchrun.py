@@ -35,6 +35,16 @@ def metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
+def rank_1_killer(tmp_path: Path, patch: str) -> dict[str, str]:
+    """The env for a torchrun whose rank 1 applies `patch` as it starts (a sitecustomize on
+    the ranks' path, the code under test unchanged); `os` and `signal` are imported for it."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    armed = 'import os, signal\nif os.environ.get("RANK") == "1" and os.environ.get("KILL_RANK_1"):\n'
+    (hook / "sitecustomize.py").write_text(armed + textwrap.indent(textwrap.dedent(patch).strip() + "\n", "    "))
+    return {"PYTHONPATH": str(hook), "KILL_RANK_1": "1"}
+
+
 def test_two_ranks_train_one_run_that_rank_0_writes(sparse, tmp_path):
     data = rule_data(tmp_path / "rule")
     args = (*TRAIN, f"data.path={data}", f"runs_root={tmp_path / 'runs'}")
@@ -54,32 +64,29 @@ def test_two_ranks_train_one_run_that_rank_0_writes(sparse, tmp_path):
 def test_a_killed_rank_costs_its_epoch_and_the_rerun_ends_with_the_same_bytes(tmp_path):
     # Rank 1 is killed by SIGKILL in epoch 3 (its 5th of 10 steps), after rank 0 saved the
     # checkpoint of epoch 2: a sitecustomize on the ranks' path, the code under test unchanged.
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(
-        textwrap.dedent("""
-        import os, signal
-        if os.environ.get("RANK") == "1" and os.environ.get("KILL_RANK_1"):
-            from sparsecli.recommend import train
-            average, calls = train.average_gradients, [0]
-            def killed_in_epoch_3(*args):
-                calls[0] += 1
-                if calls[0] == 5:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                average(*args)
-            train.average_gradients = killed_in_epoch_3
-    """)
+    kill = rank_1_killer(
+        tmp_path,
+        """
+        from sparsecli.recommend import train
+        average, calls = train.average_gradients, [0]
+        def killed_in_epoch_3(*args):
+            calls[0] += 1
+            if calls[0] == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+            average(*args)
+        train.average_gradients = killed_in_epoch_3
+        """,
     )
     data = rule_data(tmp_path / "rule")
     args = (*TRAIN, f"data.path={data}", f"runs_root={tmp_path / 'runs'}")
-    failed = torchrun(*args, env={"PYTHONPATH": str(hook), "KILL_RANK_1": "1"})
+    failed = torchrun(*args, env=kill)
     assert failed.returncode != 0
     assert "rerun the same command to resume" in failed.stderr, failed.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "train-rec").iterdir()
     assert not (run / "DONE.json").exists()
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] in ("interrupted", "failed")
-    resumed = torchrun(*args, env={"PYTHONPATH": str(hook)})
+    resumed = torchrun(*args, env={"PYTHONPATH": kill["PYTHONPATH"]})
     assert run_dir(resumed) == run
     assert "resuming from the checkpoint after epoch 2" in resumed.stderr
     whole = run_dir(torchrun(*TRAIN, f"data.path={data}", f"runs_root={tmp_path / 'whole'}"))
@@ -107,23 +114,20 @@ def test_commands_that_run_in_one_process_refuse_torchrun(sparse, tmp_path):
 
 def test_a_killed_encode_rank_costs_its_shard_and_the_rerun_encodes_only_what_is_missing(sparse, tiny_bert, tmp_path):
     # Rank 1 (shards 1 and 3) is killed by SIGKILL as it is about to write shard 3.
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(
-        textwrap.dedent("""
-        import os, signal
-        if os.environ.get("RANK") == "1" and os.environ.get("KILL_RANK_1"):
-            from sparsecli.encode.lsr import shards
-            write = shards.ShardStore.write
-            def killed_at_3(self, index, positions, rows):
-                if index == 3:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                write(self, index, positions, rows)
-            shards.ShardStore.write = killed_at_3
-    """)
+    kill = rank_1_killer(
+        tmp_path,
+        """
+        from sparsecli.encode.lsr import shards
+        write = shards.ShardStore.write
+        def killed_at_3(self, index, positions, rows):
+            if index == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            write(self, index, positions, rows)
+        shards.ShardStore.write = killed_at_3
+        """,
     )
     args = (*ENCODE, f"encoder.model={tiny_bert}", f"runs_root={tmp_path / 'runs'}")
-    failed = torchrun(*args, env={"PYTHONPATH": str(hook), "KILL_RANK_1": "1"})
+    failed = torchrun(*args, env=kill)
     assert failed.returncode != 0
     assert "rerun the same command to resume" in failed.stderr, failed.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "encode").iterdir()

@@ -51,18 +51,36 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated (from the main thread only, as Python
-    delivers signals there); the previous handler comes back after it."""
+    delivers signals there); the previous handlers of SIGTERM and SIGINT (which `_shield`
+    may have set aside) come back after it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _shield() -> dict:
+    """Ignore SIGTERM and Ctrl-C while an attempt's end is recorded and reported: torchrun
+    sends SIGTERM to every rank as soon as one fails, and it would otherwise land in the
+    middle of the report (a wrong "nothing was kept", a meta.json not updated). The command
+    is ending with its own status, so the signal is dropped, not deferred. Returns the
+    handlers set aside: a sweep's next job gets them back; otherwise sigterm_interrupts
+    restores them when the command ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in _SIGNALS}
 
 
 def to_object(cfg: Any, command: Command) -> Any:
@@ -129,18 +147,22 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             command.body(run, conf)
             run.finish()
     except (KeyboardInterrupt, Terminated) as err:
+        _shield()
         fresh = fresh and (locked or holding.enter_context(lock.attempt(run.path)))  # never remove another's run
         signal_name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C"
         _give_up(run, fresh, "interrupted", f"interrupted ({signal_name})")
         ui.message(_interrupted_line(run))
         raise SystemExit(TERMINATED if isinstance(err, Terminated) else INTERRUPTED) from None
     except Exception as err:
+        set_aside = _shield()
         fresh = fresh and (locked or holding.enter_context(lock.attempt(run.path)))
         code, line = _failure(err, run, fresh)
         ui.error(line)
         if not in_sweep:
             raise SystemExit(code) from None
         sweep.record_job(command, run, list(hydra_cfg.overrides.task), failure=(code, line))
+        for signum, handler in set_aside.items():  # the sweep goes on
+            signal.signal(signum, handler)
         return None
     finally:
         holding.close()
@@ -210,6 +232,10 @@ def _follow(command: Command, cfg: Any, run: RunDir) -> None:
     except Exception as err:  # noqa: BLE001  (one line; the traceback beside the runs: rank 0 may remove the run)
         import traceback
 
+        _shield()
+        if world.lost_peer(err):  # rank 0, or another follower, stopped first: its line says why
+            ui.error(f"rank {run.world.rank}: another torchrun rank stopped (torchrun's report names it)")
+            raise SystemExit(FAILED) from None
         path = _failed_log(run.path.parent.parent, f"{command.name}-rank{run.world.rank}")
         path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
         ui.error(f"rank {run.world.rank}: {_what(err)} (an unexpected error: please report it); "

@@ -48,14 +48,6 @@ class ShardEncoder:
         return index
 
 
-def _gpus(config) -> float:
-    """A GPU an actor when the config allows one and the cluster has them."""
-    import ray
-
-    device = getattr(getattr(config, "device", None), "value", "auto")
-    return 1.0 if device in ("auto", "cuda") and ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-
-
 def encode(config, workdir: Path, docs_per_shard: int, n_cols: int, missing: list[int], workers: int,
            threads: int, seed: int, advance: Callable[[int], None]) -> None:  # fmt: skip
     """Encode the `missing` shards with `workers` actors; advance(i) as shard i is written
@@ -73,11 +65,14 @@ def encode(config, workdir: Path, docs_per_shard: int, n_cols: int, missing: lis
         local = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(cores(), workers * threads)}
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False, **local)
     try:
-        gpus = _gpus(config)
-        available = int(ray.cluster_resources().get("GPU", 0))
-        if gpus and workers > available:  # actors beyond the GPUs would wait for one forever
+        from sparsecli.encode.lsr.workers import may_use_gpu
+
+        # a GPU an actor where the config allows one and the cluster has them
+        available = int(ray.cluster_resources().get("GPU", 0)) if may_use_gpu(config) else 0
+        if available and workers > available:  # actors beyond the GPUs would wait for one forever
             log.warning("runtime.workers=%d: the Ray cluster has %d GPUs, so %d actors", workers, available, available)
             workers = available
+        gpus = 1.0 if available else 0.0
         log.info("%d shards to encode by %d Ray actors, %d threads%s each", len(missing), workers, threads,
                  " and a GPU" if gpus else "")  # fmt: skip
         actor = ray.remote(num_cpus=threads, num_gpus=gpus)(ShardEncoder)

@@ -61,12 +61,16 @@ def encode_shards(side, tokens, store, batch_size: int, n_cols: int, shards: tup
         finished()
 
 
+def may_use_gpu(config) -> bool:
+    """The encoder's config allows a GPU (device auto or cuda; BM25 has no device)."""
+    return getattr(getattr(config, "device", None), "value", "auto") in ("auto", "cuda")
+
+
 def _device(config, rank: int) -> None:
-    """Worker w on cuda:w when the config says cuda or auto and the machine has several GPUs."""
+    """Worker w on cuda:w when the config allows a GPU and the machine has several."""
     import torch
 
-    device = getattr(getattr(config, "device", None), "value", "auto")
-    if device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+    if may_use_gpu(config) and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(rank % torch.cuda.device_count())
 
 
