@@ -90,6 +90,8 @@ def test_a_holder_killed_by_sigkill_leaves_no_stale_lock(tiny_bert, tmp_path):
     assert "waiting" not in err  # the kernel released the dead holder's lock
     assert "resuming: 1 of 5 shards were already encoded" in err
     assert out.splitlines()[-1] == str(run_dir)
+    attempts = json.loads((run_dir / "meta.json").read_text())["attempts"]
+    assert [a["status"] for a in attempts] == ["killed", "complete"]  # the first could not say so itself
 
 
 def test_a_process_stopped_while_waiting_leaves_the_other_run_alone(sparse, tmp_path):

@@ -202,9 +202,20 @@ class RunDir:
     # ------------------------------------------------------------------ lifecycle
 
     def begin(self, meta: dict) -> None:
-        """Start an attempt; earlier attempts stay listed in meta.json."""
+        """Start an attempt; earlier attempts stay listed in meta.json. One still `running`
+        ended without a word (SIGKILL, out of memory, a lost node): this process holds the
+        run's lock, so none other is running it."""
         self.path.mkdir(parents=True, exist_ok=True)
-        earlier = read_meta(self.path).get("attempts", [])
+        earlier = [
+            {
+                **attempt,
+                "status": "killed",
+                "reason": "it ended without recording why (SIGKILL, out of memory, a lost node)",
+            }
+            if attempt.get("status") == "running"
+            else attempt
+            for attempt in read_meta(self.path).get("attempts", [])
+        ]
         self._meta = dict(meta, command=self.command, key=self.key, status="running", started_at=_now())
         self._meta["attempts"] = [*earlier, self._attempt()]
         self._start_time = time.perf_counter()
