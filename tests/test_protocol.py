@@ -175,7 +175,20 @@ def test_presets_in_conf_and_sparsecli_conf(sparse, runs, tmp_path, monkeypatch)
     assert "k1: 1.7" in sparse("encode", "+experiment=local", "--cfg", "job").stdout
     assert "k1: 1.9" in sparse("encode", "+experiment=shared", "--cfg", "job").stdout
     listed = error_line(sparse("encode", "+experiment=nope"))
-    assert listed.endswith("choose one of: bm25-tuned-scifact, local, shared")
+    assert listed.endswith("choose one of: bm25-tuned-scifact, local, shared")  # train-rec's are not listed
+
+
+def test_train_rec_presets_give_the_run_of_their_explicit_command(sparse, runs):
+    explicit = ("data=p5-beauty", "model=sasrec", "loss=ce", "trainer=long", "sparsity=dsl", "model.dropout=0.2",
+                "trainer.max_epochs=30", "sparsity.sparsity=0.5")  # fmt: skip
+    preset = sparse("train-rec", "+experiment=dsl-beauty", "--cfg", "job")
+    assert preset.exit_code == 0 and preset.stdout == sparse("train-rec", *explicit, "--cfg", "job").stdout
+    retrieval = sparse("train-rec", "+experiment=bm25-tuned-scifact")
+    assert retrieval.exit_code == 2 and error_line(retrieval) == (
+        "error: override '+experiment=bm25-tuned-scifact': experiment=bm25-tuned-scifact is for other commands, "
+        "not `sparse train-rec`; choose one of: dsl-beauty, m2trec-diginetica"
+    )
+    assert error_line(sparse("encode", "+experiment=dsl-beauty")).endswith("choose one of: bm25-tuned-scifact")
 
 
 # --------------------------------------------------------------------------- 4. values and keys

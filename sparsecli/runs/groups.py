@@ -49,6 +49,8 @@ def options_for(command: Command, group: str) -> set[str] | None:
     their defaults extend) is the command's type for that field. The `data` group holds IR
     collections and interaction datasets alike; each command lists only its own."""
     options = available_options(group)
+    if group == PRESETS and options is not None:
+        return {name for name in options if _preset_fits(command, name)}
     wanted = _field_types(command).get(group)
     if options is None or not isinstance(wanted, type):
         return options
@@ -63,13 +65,43 @@ def options_for(command: Command, group: str) -> set[str] | None:
     return fitting
 
 
-def _option_schema(group: str, name: str) -> str | None:
+def _option_file(group: str, name: str) -> Path | None:
+    """The file Hydra composes for `group=name`: the first along the search path."""
     for base in conf_dirs():
         path = base / group / f"{name}.yaml"
         if path.is_file():
-            found = _SCHEMA_LINE.search(path.read_text(encoding="utf-8"))
-            return found.group(2) if found and found.group(1) == group else None
+            return path
     return None
+
+
+def _option_schema(group: str, name: str) -> str | None:
+    path = _option_file(group, name)
+    if path is None:
+        return None
+    found = _SCHEMA_LINE.search(path.read_text(encoding="utf-8"))
+    return found.group(2) if found and found.group(1) == group else None
+
+
+PRESETS = "experiment"
+
+
+def _preset_fits(command: Command, name: str) -> bool:
+    """A preset (`+experiment=<name>`, a `_global_` package) fits a command when the groups it
+    overrides and the top-level keys it sets are all the command's: a retrieval preset
+    composed into train-rec would fail inside Hydra with a page of text."""
+    import yaml
+
+    path = _option_file(PRESETS, name)
+    try:
+        preset = yaml.safe_load(path.read_text(encoding="utf-8")) if path is not None else None
+    except yaml.YAMLError:  # Hydra reports it when the preset is composed
+        return True
+    if not isinstance(preset, dict):
+        return path is not None
+    entries = [e for e in preset.get("defaults") or [] if isinstance(e, dict)]
+    overridden = {key.split()[-1].lstrip("/") for entry in entries for key in entry if key.startswith("override")}
+    names = (overridden | set(preset)) - {"defaults", "hydra"}
+    return names <= groups_of(command) | {f.name for f in fields(command.schema)}
 
 
 def _field_types(command: Command) -> dict:

@@ -300,11 +300,12 @@ def check_names(command: Command, parsed: list) -> None:
                     fix=f"choose one of: {', '.join(sorted(fitting))}",
                 )
             if value not in options and value != "null":
-                hint = did_you_mean(value, options, f"{name}=")
+                listed = fitting or options  # this command's options: data holds IR and rec datasets
+                hint = did_you_mean(value, listed, f"{name}=")
                 raise ConfigError(
                     f"unknown option {name}={value}",
                     where=f"override '{override.input_line}'",
-                    fix=(f"{hint} " if hint else "") + f"choose one of: {', '.join(sorted(options))}",
+                    fix=(f"{hint} " if hint else "") + f"choose one of: {', '.join(sorted(listed))}",
                 )
 
 
