@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -32,21 +33,43 @@ import yaml
 
 class Curve(NamedTuple):
     seed: int
+    monitor: str
     steps: list[int]
     values: list[float]
 
 
+class Refused(Exception):
+    """A run that cannot be read or compared: one line, exit 2."""
+
+
 def read_curve(run: Path) -> Curve:
-    """The validation figures of one run, with the step count after each validated epoch."""
-    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
-    monitor = config["trainer"].get("monitor", "NDCG@10")
-    steps, values = [], []
-    for line in (run / "train_log.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        if "valid" in entry and not entry.get("before_final_sparsity"):
-            steps.append(entry["step"])
-            values.append(entry["valid"][monitor])
-    return Curve(int(config["seed"]), steps, values)
+    """The validation figures of one finished train-rec run, with the step count after each
+    validated epoch (epochs still being pruned are not candidates, as in training)."""
+    if not (run / "DONE.json").is_file():
+        raise Refused(f"{run}: not a finished run (no DONE.json); pass the directory `sparse train-rec` printed")
+    try:
+        config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+        monitor, seed = config["trainer"].get("monitor", "NDCG@10"), int(config["seed"])
+        steps, values = [], []
+        for line in (run / "train_log.jsonl").read_text().splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            if "valid" in entry and not entry.get("before_final_sparsity"):
+                steps.append(int(entry["step"]))
+                values.append(float(entry["valid"][monitor]))
+    except (OSError, TypeError, KeyError, ValueError, yaml.YAMLError) as err:
+        raise Refused(f"{run}: not a train-rec run this script can read ({type(err).__name__}: {err})") from None
+    if not values or any(math.isnan(v) for v in values):
+        raise Refused(f"{run}: its train_log.jsonl has no validation figures, or NaN ones")
+    return Curve(seed, monitor, steps, values)
+
+
+def by_seed(runs: list[Path], group: str) -> dict[int, Curve]:
+    curves: dict[int, Curve] = {}
+    for curve, run in zip(map(read_curve, runs), runs):
+        if curve.seed in curves:
+            raise Refused(f"{group}: two runs of seed {curve.seed} ({run}); pass one run per seed")
+        curves[curve.seed] = curve
+    return curves
 
 
 Points = tuple[list[int], list[float]]  # steps, validation figures
@@ -61,15 +84,43 @@ def reach(baseline: Points, faster: Points) -> tuple[int, Optional[int]]:
 
 
 def ratio(steps: tuple[int, Optional[int]]) -> float:
-    return math.inf if steps[1] is None else steps[1] / steps[0]
+    return math.inf if steps[1] is None else steps[1] / max(steps[0], 1)
 
 
 def mean_curve(curves: list[Curve]) -> Points:
     n = min(len(c.values) for c in curves)
     steps = curves[0].steps[:n]
     if any(c.steps[:n] != steps for c in curves):
-        raise SystemExit("error: the runs validate at different steps; train them with the same data and trainer")
+        raise Refused("the runs validate at different steps; train them with the same data and trainer")
     return steps, list(np.mean([c.values[:n] for c in curves], axis=0))
+
+
+def compare(faster: dict[int, Curve], baseline: dict[int, Curve]) -> None:
+    seeds = sorted(faster.keys() & baseline.keys())
+    if not seeds:
+        raise Refused("no seed is in both groups; pass runs of the same seeds")
+    monitors = {c.monitor for c in (*faster.values(), *baseline.values())}
+    if len(monitors) > 1:
+        raise Refused(f"the runs monitor different figures ({', '.join(sorted(monitors))}); compare like with like")
+    unpaired = sorted(faster.keys() ^ baseline.keys())
+    if unpaired:
+        print(f"warning: seeds in one group only, left out: {', '.join(map(str, unpaired))}", file=sys.stderr)
+    b_mean, f_mean = mean_curve([baseline[s] for s in seeds]), mean_curve([faster[s] for s in seeds])
+    print(f"{monitors.pop()} on the validation set; steps to reach the baseline's best")
+    print("seed  baseline best (step)   faster reaches it at   ratio")
+    ratios = []
+    for seed in seeds:
+        steps = reach(baseline[seed][2:], faster[seed][2:])
+        ratios.append(ratio(steps))
+        reached = "never" if steps[1] is None else str(steps[1])
+        print(f"{seed:4d}  {max(baseline[seed].values):.4f} ({steps[0]:5d})        {reached:>6}"
+              f"             {ratios[-1]:.2f}")  # fmt: skip
+    steps = reach(b_mean, f_mean)
+    reached = "never reaches it" if steps[1] is None else f"reaches it at step {steps[1]}: {ratio(steps):.2f}x"
+    print(f"mean curves over {len(seeds)} seeds: baseline best {max(b_mean[1]):.4f} at step {steps[0]}; "
+          f"the faster curve {reached}")  # fmt: skip
+    print(f"median of the per-seed ratios: {float(np.median(ratios)):.2f}x ('never' counted as infinite); "
+          f"{sum(r <= 0.8 for r in ratios)} of {len(ratios)} seeds at <= 0.8x")  # fmt: skip
 
 
 def main() -> None:
@@ -77,25 +128,11 @@ def main() -> None:
     parser.add_argument("--faster", nargs="+", type=Path, required=True, help="runs claimed to converge faster")
     parser.add_argument("--baseline", nargs="+", type=Path, required=True, help="the runs they are compared with")
     args = parser.parse_args()
-    faster = {c.seed: c for c in map(read_curve, args.faster)}
-    baseline = {c.seed: c for c in map(read_curve, args.baseline)}
-    seeds = sorted(faster.keys() & baseline.keys())
-    if not seeds:
-        raise SystemExit("error: no seed is in both groups; pass runs of the same seeds")
-    print("seed  baseline best (step)   faster reaches it at   ratio")
-    ratios = []
-    for seed in seeds:
-        steps = reach(baseline[seed][1:], faster[seed][1:])
-        ratios.append(ratio(steps))
-        best = max(baseline[seed].values)
-        print(f"{seed:4d}  {best:.4f} ({steps[0]:5d})        {steps[1] if steps[1] is not None else 'never':>6}"
-              f"             {ratios[-1]:.2f}")  # fmt: skip
-    b_mean, f_mean = mean_curve([baseline[s] for s in seeds]), mean_curve([faster[s] for s in seeds])
-    steps = reach(b_mean, f_mean)
-    print(f"mean curves over {len(seeds)} seeds: baseline best {max(b_mean[1]):.4f} at step {steps[0]}; "
-          f"faster reaches it at {steps[1] if steps[1] is not None else 'never'}: {ratio(steps):.2f}x")  # fmt: skip
-    print(f"median of the per-seed ratios: {float(np.median(ratios)):.2f}x; "
-          f"{sum(r <= 0.8 for r in ratios)} of {len(ratios)} seeds at <= 0.8x")  # fmt: skip
+    try:
+        compare(by_seed(args.faster, "--faster"), by_seed(args.baseline, "--baseline"))
+    except Refused as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -35,5 +35,7 @@ def test_convergence_is_the_first_step_at_the_baselines_best():
 
 
 def test_mean_curves_average_epoch_by_epoch_up_to_the_shortest_run():
-    steps, values = mean_curve([Curve(0, [5, 10, 15], [0.1, 0.2, 0.4]), Curve(1, [5, 10], [0.3, 0.4])])
+    steps, values = mean_curve(
+        [Curve(0, "NDCG@10", [5, 10, 15], [0.1, 0.2, 0.4]), Curve(1, "NDCG@10", [5, 10], [0.3, 0.4])]
+    )
     assert steps == [5, 10] and [round(v, 6) for v in values] == [0.2, 0.3]

@@ -189,6 +189,14 @@ def test_train_rec_presets_give_the_run_of_their_explicit_command(sparse, runs):
         "not `sparse train-rec`; choose one of: dsl-beauty, m2trec-diginetica"
     )
     assert error_line(sparse("encode", "+experiment=dsl-beauty")).endswith("choose one of: bm25-tuned-scifact")
+    swept = sparse("encode", "-m", "+experiment=glob(*)", "data=scifact")  # a glob is checked as its matches
+    assert error_line(swept) == (
+        "error: override '+experiment=glob(*)': experiment=dsl-beauty is for other commands, not `sparse encode`; "
+        "choose one of: bm25-tuned-scifact"
+    )
+    assert error_line(sparse("prune", "+experiment=dsl-beauty", "checkpoint=x")).endswith(
+        "none ships for `sparse prune`: write your own in ./conf/experiment/"
+    )
 
 
 # --------------------------------------------------------------------------- 4. values and keys

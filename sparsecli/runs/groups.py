@@ -99,9 +99,14 @@ def _preset_fits(command: Command, name: str) -> bool:
     if not isinstance(preset, dict):
         return path is not None
     entries = [e for e in preset.get("defaults") or [] if isinstance(e, dict)]
-    overridden = {key.split()[-1].lstrip("/") for entry in entries for key in entry if key.startswith("override")}
-    names = (overridden | set(preset)) - {"defaults", "hydra"}
-    return names <= groups_of(command) | {f.name for f in fields(command.schema)}
+    chosen = {
+        key.split()[-1].lstrip("/"): entry[key] for entry in entries for key in entry if key.startswith("override")
+    }
+    names = (set(chosen) | set(preset)) - {"defaults", "hydra"}
+    if not names <= groups_of(command) | {f.name for f in fields(command.schema)}:
+        return False
+    # each option it chooses must be one for this command (data holds IR and rec datasets)
+    return all(option in (options_for(command, group) or {option}) for group, option in chosen.items())
 
 
 def _field_types(command: Command) -> dict:

@@ -287,26 +287,43 @@ def check_names(command: Command, parsed: list) -> None:
         if (
             options is None
             or override.is_delete()
-            or (sweep and (_is_glob(override) or not override.is_choice_sweep()))
+            or (sweep and not (_is_glob(override) or override.is_choice_sweep()))
         ):
             continue
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else []
+        if _is_glob(override):  # the options it matches, as Hydra's sweeper will list them
+            values = override.value().filter(sorted(options))
+            if not values:
+                raise ConfigError(
+                    f"{override.input_line} matches no option of {name}",
+                    where=f"override '{override.input_line}'",
+                    fix=_choose(command, name),
+                )
+        else:
+            values = list(override.sweep_string_iterator()) if sweep else []
         fitting = options_for(command, name) or set()
         for value in values or [override.get_value_element_as_str()]:
             if value in options and value not in fitting:
                 raise ConfigError(
                     f"{name}={value} is for other commands, not `sparse {command.name}`",
                     where=f"override '{override.input_line}'",
-                    fix=f"choose one of: {', '.join(sorted(fitting))}",
+                    fix=_choose(command, name),
                 )
             if value not in options and value != "null":
-                listed = fitting or options  # this command's options: data holds IR and rec datasets
-                hint = did_you_mean(value, listed, f"{name}=")
+                hint = did_you_mean(value, fitting, f"{name}=")
                 raise ConfigError(
                     f"unknown option {name}={value}",
                     where=f"override '{override.input_line}'",
-                    fix=(f"{hint} " if hint else "") + f"choose one of: {', '.join(sorted(listed))}",
+                    fix=(f"{hint} " if hint else "") + _choose(command, name),
                 )
+
+
+def _choose(command: Command, group: str) -> str:
+    """The options of `group` this command takes (data holds IR and rec datasets; presets
+    are made for one command or another)."""
+    fitting = options_for(command, group)
+    if fitting:
+        return f"choose one of: {', '.join(sorted(fitting))}"
+    return f"none ships for `sparse {command.name}`: write your own in ./conf/{group}/"
 
 
 def _is_glob(override: Any) -> bool:
