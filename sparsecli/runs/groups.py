@@ -87,8 +87,9 @@ PRESETS = "experiment"
 
 def _preset_fits(command: Command, name: str) -> bool:
     """A preset (`+experiment=<name>`, a `_global_` package) fits a command when the groups it
-    overrides and the top-level keys it sets are all the command's: a retrieval preset
-    composed into train-rec would fail inside Hydra with a page of text."""
+    overrides, the options it chooses in them and the top-level keys it sets are all the
+    command's: a retrieval preset composed into train-rec would fail inside Hydra with a page
+    of text. A preset that cannot be read fits, so that Hydra says what is wrong with it."""
     import yaml
 
     path = _option_file(PRESETS, name)

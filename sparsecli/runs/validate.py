@@ -327,7 +327,7 @@ def _choose(command: Command, group: str) -> str:
 
 
 def _is_glob(override: Any) -> bool:
-    """glob(...) counts as a choice sweep, but only the sweeper can list its options."""
+    """A glob(...) sweep: Hydra's sweeper runs every option of the group it matches."""
     from hydra.core.override_parser.types import Glob
 
     return isinstance(override.value(), Glob)
