@@ -183,6 +183,9 @@ def test_train_rec_presets_give_the_run_of_their_explicit_command(sparse, runs):
                 "trainer.max_epochs=30", "sparsity.sparsity=0.5")  # fmt: skip
     preset = sparse("train-rec", "+experiment=dsl-beauty", "--cfg", "job")
     assert preset.exit_code == 0 and preset.stdout == sparse("train-rec", *explicit, "--cfg", "job").stdout
+    dense = sparse("train-rec", "+experiment=dsl-beauty", "~sparsity", "--cfg", "job")  # the dense model beside it
+    spelled_out = [o for o in explicit if not o.startswith("sparsity")]
+    assert dense.exit_code == 0 and dense.stdout == sparse("train-rec", *spelled_out, "--cfg", "job").stdout
     retrieval = sparse("train-rec", "+experiment=bm25-tuned-scifact")
     assert retrieval.exit_code == 2 and error_line(retrieval) == (
         "error: override '+experiment=bm25-tuned-scifact': experiment=bm25-tuned-scifact is for other commands, "
