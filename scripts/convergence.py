@@ -110,7 +110,7 @@ def compare(faster: dict[int, Curve], baseline: dict[int, Curve]) -> None:
     print("seed  baseline best (step)   faster reaches it at   ratio")
     ratios = []
     for seed in seeds:
-        steps = reach(baseline[seed][2:], faster[seed][2:])
+        steps = reach((baseline[seed].steps, baseline[seed].values), (faster[seed].steps, faster[seed].values))
         ratios.append(ratio(steps))
         reached = "never" if steps[1] is None else str(steps[1])
         print(f"{seed:4d}  {max(baseline[seed].values):.4f} ({steps[0]:5d})        {reached:>6}"
