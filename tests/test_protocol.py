@@ -202,6 +202,41 @@ def test_train_rec_presets_give_the_run_of_their_explicit_command(sparse, runs):
     )
 
 
+def test_the_break_test_findings_are_one_line_each(sparse, runs, tmp_path, monkeypatch):
+    """What a fresh user tried: a rec dataset given to prune (whose data is optional), a bad
+    value set in a preset, a preset without its +, a misspelt $SPARSECLI_CONF, and --resolve
+    over an unset environment variable."""
+    assert error_line(sparse("prune", "data=p5-beauty", "checkpoint=x")).startswith(
+        "error: override 'data=p5-beauty': data=p5-beauty is for other commands, not `sparse prune`; choose one of: "
+        "arguana, beir,"
+    )
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "bad.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: p5-beauty\n  - override /model: sasrec\n"
+        "model:\n  dropout: abc\n"
+    )
+    for extra in ((), ("model.dropout=0.1",)):  # the preset's value is the one at fault, whatever the line says
+        assert error_line(sparse("train-rec", "+experiment=bad", *extra)) == (
+            "error: model.dropout: 'abc' is not a number (in experiment/bad.yaml); pass a number, "
+            "e.g. model.dropout=0.5"
+        )
+    assert error_line(sparse("train-rec", "experiment=dsl-beauty")) == (
+        "error: override 'experiment=dsl-beauty': experiment is not chosen by default; "
+        "add a preset with a +: +experiment=dsl-beauty"
+    )
+    unresolved = sparse("train-rec", "data=p5-beauty", "model=sasrec", "data_root=${oc.env:SPARSECLI_NOPE}",
+                        "--cfg", "job", "--resolve")  # fmt: skip
+    assert unresolved.exit_code == 2 and error_line(unresolved) == (
+        "error: data_root: \"Environment variable 'SPARSECLI_NOPE' not found\"; check the ${...} it refers to"
+    )
+    monkeypatch.setenv("SPARSECLI_CONF", str(tmp_path / "labb"))
+    assert error_line(sparse("train-rec", "+experiment=dsl-beauty")) == (
+        f"error: $SPARSECLI_CONF: {tmp_path / 'labb'} is not a folder; create it, or set SPARSECLI_CONF to "
+        "folders of configs (separated by ':')"
+    )
+    assert not runs.exists()
+
+
 # --------------------------------------------------------------------------- 4. values and keys
 
 

@@ -51,7 +51,7 @@ def options_for(command: Command, group: str) -> set[str] | None:
     options = available_options(group)
     if group == PRESETS and options is not None:
         return {name for name in options if _preset_fits(command, name)}
-    wanted = _field_types(command).get(group)
+    wanted = _unwrap_optional(_field_types(command).get(group))
     if options is None or not isinstance(wanted, type):
         return options
     from sparsecli.schema import OPTIONS
@@ -117,6 +117,14 @@ def _field_types(command: Command) -> dict:
         return typing.get_type_hints(command.schema)
     except Exception:  # noqa: BLE001  (an unresolvable hint: no filtering)
         return {}
+
+
+def _unwrap_optional(hint):
+    """X for Optional[X] (prune's `data` is optional: calibration documents, IR collections only)."""
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
 
 
 def groups_of(command: Command) -> set[str]:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sparsecli.commands import Command
 from sparsecli.errors import ConfigError, SparseError
-from sparsecli.runs.groups import available_options, conf_dirs, groups_of, options_for
+from sparsecli.runs.groups import CONF_ENV, PRESETS, available_options, conf_dirs, groups_of, options_for
 
 # Hydra flags after which the next argument is the flag's value, not an override.
 _FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
@@ -140,8 +140,12 @@ def _example_run(command: str, overrides: Sequence[str]) -> str:
     return f"runs/{command}/<key>"
 
 
-def _given(full_key: str, overrides: list[str]) -> str:
-    """The value the command line gave `full_key`."""
+def _given(full_key: str, overrides: list[str], message: str) -> str:
+    """The value OmegaConf's message quotes, else the one the command line gave `full_key`
+    (the message is right where a preset or option file set the value)."""
+    quoted = re.search(r"Value '(.*?)' (?:of type|could not)", message)
+    if quoted:
+        return quoted.group(1)
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
         if key == full_key:
@@ -218,9 +222,14 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
         error = unknown_key(full_key, parent_type, groups_of(command))
         return ConfigError(error.what + where, where=error.where, fix=error.fix)
     if isinstance(cause, ValidationError) and full_key:
-        return bad_value(full_key, str(cause), parent_type, _given(full_key, list(overrides)))
-    if isinstance(cause, InterpolationResolutionError) and full_key:
-        return ConfigError(str(cause).splitlines()[0], where=full_key, fix="check the ${...} it refers to")
+        error = bad_value(full_key, str(cause), parent_type, _given(full_key, list(overrides), str(cause)))
+        return ConfigError(error.what + where, where=error.where, fix=error.fix)
+    resolving = err if isinstance(err, InterpolationResolutionError) else cause
+    if isinstance(resolving, InterpolationResolutionError):
+        reason = str(resolving).splitlines()[0].removeprefix("KeyError raised while resolving interpolation: ")
+        return ConfigError(
+            reason, where=getattr(resolving, "full_key", None) or "a ${...} value", fix="check the ${...} it refers to"
+        )
     if isinstance(cause, ConfigTypeError) and "deletion" in str(cause):
         return ConfigError("cannot delete a setting", where=full_key, fix=f"set it instead: {full_key}=<value>")
     if isinstance(err, ConfigCompositionException):
@@ -282,6 +291,13 @@ def check_names(command: Command, parsed: list) -> None:
             continue
         if name not in valid:
             raise unknown_key(name, command.schema, groups)
+        if name == PRESETS and not (override.is_add() or override.is_force_add() or override.is_delete()):
+            # Hydra would first ask for the groups the preset chooses, then say this
+            raise ConfigError(
+                f"{PRESETS} is not chosen by default",
+                where=f"override '{override.input_line}'",
+                fix=f"add a preset with a +: +{override.input_line}",
+            )
         options = available_options(name)
         sweep = override.is_sweep_override()
         if (
@@ -383,6 +399,20 @@ def check_flags(flags: set[str], parsed: list) -> None:
         )
 
 
+def check_conf_env() -> None:
+    """Every folder $SPARSECLI_CONF lists exists: a misspelt one would leave its presets and
+    collections silently unknown ("unknown option" for a file the user can see)."""
+    import os
+
+    for entry in os.environ.get(CONF_ENV, "").split(os.pathsep):
+        if entry and not Path(entry).is_dir():
+            raise ConfigError(
+                f"{entry} is not a folder",
+                where=f"${CONF_ENV}",
+                fix=f"create it, or set {CONF_ENV} to folders of configs (separated by {os.pathsep!r})",
+            )
+
+
 def make_runs_folder(runs_root: str, command: str) -> None:
     """<runs_root>/<command>/ exists: Hydra makes the run directory in it before anything of
     ours runs, so a runs_root that cannot hold it is reported here."""
@@ -434,6 +464,7 @@ def check(command: Command, argv: list[str]) -> None:
         raise ConfigError(f"{flag} is not supported", where="command line", fix=_UNSUPPORTED[flag])
     if flags & _INFO_FLAGS:
         return
+    check_conf_env()
     try:
         parsed = _parse(overrides)
     except HydraException as err:
@@ -459,6 +490,8 @@ def check(command: Command, argv: list[str]) -> None:
                 cfg = compose(config_name=command.name, overrides=job)
                 _added_keys_exist(cfg, _parse(job), command)
                 if printing:
+                    if "--resolve" in flags:  # Hydra would print a traceback for a bad ${...}
+                        OmegaConf.to_container(cfg, resolve=True)
                     continue  # --cfg shows a config with its missing values; nothing runs
                 conf = OmegaConf.to_object(cfg)
             except SparseError:
