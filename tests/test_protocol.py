@@ -263,6 +263,21 @@ def test_bad_values_and_unknown_keys_are_one_line_exit_2(sparse, runs, override,
     assert not runs.exists()
 
 
+def test_a_mapping_is_set_whole_with_double_plus(sparse, runs):
+    """sparsity.per_layer (regex -> sparsity) has no fixed keys: `++` sets it, a plain override says how."""
+    layers = ("prune", "checkpoint=x", "sparsity.allocation=layers")
+    shown = sparse(*layers, r"++sparsity.per_layer={layer\.0\..*: 0.3, attn: 0.1}", "--cfg", "job")
+    assert shown.exit_code == 0 and "  per_layer:\n    layer\\.0\\..*: 0.3\n    attn: 0.1\n" in shown.stdout
+    for override in ("sparsity.per_layer={attn: 0.3}", "sparsity.per_layer.attn=0.3"):
+        assert error_line(sparse(*layers, override)) == (
+            "error: sparsity.per_layer: a mapping, set as a whole; "
+            "pass '++sparsity.per_layer={<key>: <value>, ...}' (++ replaces the entries it has)"
+        )
+    assert error_line(sparse(*layers, "++sparsity.per_layer={attn: 1.3}")) == (
+        "error: sparsity.per_layer.attn: must be in [0, 1), got 1.3; e.g. 0.5"
+    )
+
+
 def test_an_option_field_on_the_wrong_option_fails_at_composition(sparse, runs):
     encoded = sparse(*TINY_ENCODE)
     exact = sparse("index", f"encode_run={encoded.run_dir}")

@@ -219,6 +219,13 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
                 where=source.group(1),
                 fix="make `# @package _global_` its first line, as presets need",
             )
+        mapping = full_key.rpartition(".")[0]
+        if parent_type is dict and mapping:  # a Dict[str, ...] field: its keys are the user's
+            return ConfigError(
+                "a mapping, set as a whole",
+                where=mapping,
+                fix=f"pass '++{mapping}={{<key>: <value>, ...}}' (++ replaces the entries it has)",
+            )
         error = unknown_key(full_key, parent_type, groups_of(command))
         return ConfigError(error.what + where, where=error.where, fix=error.fix)
     if isinstance(cause, ValidationError) and full_key:
