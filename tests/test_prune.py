@@ -258,6 +258,22 @@ def test_settings_that_cannot_work_are_one_line(sparse, tiny_bert, args, where):
     assert where in error_line(result)
 
 
+def test_a_truncated_weights_file_is_one_line_exit_3(sparse, tiny_bert, runs, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_bert, damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = sparse("prune", f"checkpoint={damaged}")
+    assert result.exit_code == 3 and error_line(result) == (
+        f"error: checkpoint {damaged}: the weights file cannot be read (Error while deserializing header: "
+        "invalid header length); replace it with an intact copy: download it again, or delete the run and rerun "
+        "the command that wrote it"
+    )
+    assert not list(runs.glob("prune/*/model.safetensors"))
+
+
 def test_same_seed_same_bytes(sparse, tiny_bert):
     args = ["sparsity.criterion=random", "seed=3"]
     first = prune(sparse, tiny_bert, *args)

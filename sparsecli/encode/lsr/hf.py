@@ -194,6 +194,7 @@ def load_model_and_extra(name: str, kind: str, options: LoadOptions, field: str 
     """load_model's model, and the checkpoint keys the model class did not take (sorted): a
     uniCOIL `tok_proj` head beside a masked LM, say."""
     import transformers
+    from safetensors import SafetensorError
 
     _quiet()
     classes = {
@@ -210,6 +211,12 @@ def load_model_and_extra(name: str, kind: str, options: LoadOptions, field: str 
             f"cannot load the model ({str(err).splitlines()[0]})",
             where=f"{field} {name}",
             fix="pass a hub id (with network access) or a folder with config.json and model.safetensors",
+        ) from None
+    except SafetensorError as err:  # a truncated or overwritten weights file
+        raise InputError(
+            f"the weights file cannot be read ({str(err).splitlines()[0]})",
+            where=f"{field} {name}",
+            fix="replace it with an intact copy: download it again, or delete the run and rerun the command that wrote it",
         ) from None
     return model.to(torch_device(options.device)).eval(), sorted(info.get("unexpected_keys", []))
 
