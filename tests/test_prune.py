@@ -274,6 +274,30 @@ def test_a_truncated_weights_file_is_one_line_exit_3(sparse, tiny_bert, runs, tm
     assert not list(runs.glob("prune/*/model.safetensors"))
 
 
+def test_a_checkpoint_that_is_not_one_is_named_with_prunes_own_settings(sparse, runs, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "model.json").write_text('{\n  "n_items": 3,\n  "bad\n')
+    for checkpoint, line in (
+        ("", "error: checkpoint: missing: which model to prune; pass checkpoint=<hub id, model folder or run>"),
+        (f"{tmp_path / 'empty'}", f"error: checkpoint: {tmp_path / 'empty'} holds neither a Hugging Face checkpoint "
+                                  "(config.json) nor a saved recommender (model.json); pass a model folder, a "
+                                  "train-rec or prune run directory, or a hub id"),
+        (f"{tmp_path / 'damaged'}", f"error: {tmp_path / 'damaged' / 'model.json'}:3: not valid JSON (Invalid control "
+                                    "character at); restore it: rerun the command that wrote it, with "
+                                    "runtime.force=true"),
+    ):  # fmt: skip
+        result = sparse("prune", f"checkpoint={checkpoint}")
+        assert result.exit_code in (2, 3) and error_line(result) == line
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    offline = error_line(sparse("prune", "checkpoint=org/not-cached"))
+    assert offline.endswith("or run once with network access (later runs offline use the Hugging Face cache)")
+    assert "encoder." not in offline  # prune has no encoder settings
+    assert not list(runs.glob("prune/*"))
+
+
 def test_same_seed_same_bytes(sparse, tiny_bert):
     args = ["sparsity.criterion=random", "seed=3"]
     first = prune(sparse, tiny_bert, *args)

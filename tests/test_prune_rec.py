@@ -64,3 +64,33 @@ def test_a_saved_model_with_other_settings_is_refused_in_one_line(sparse, tmp_pa
     assert result.exit_code != 0 and "init" in error_line(result) and "another catalogue" in error_line(result)
     calibrated = sparse("prune", f"checkpoint={dense}", "sparsity.criterion=wanda")
     assert calibrated.exit_code != 0 and "sparsity.criterion" in error_line(calibrated)
+
+
+def test_an_unfinished_or_edited_run_is_refused_as_checkpoint_and_init(sparse, tmp_path):
+    import shutil
+
+    data = rule_data(tmp_path / "rule")
+    dense = train(sparse, data, "trainer.max_epochs=1").run_dir
+    unfinished = dense.parent / "00000000deadbeef"
+    shutil.copytree(dense, unfinished)
+    (unfinished / "DONE.json").unlink()
+    edited = dense.parent / "00000000cafef00d"
+    shutil.copytree(dense, edited)
+    with open(edited / "model.json", "a") as handle:
+        handle.write(" ")
+    rank = ("train-rec", "data=atomic", f"data.path={data}", "data.file=rule.inter", *SMALL, "trainer.max_epochs=0")
+    for run, line in (
+        (unfinished, f"{unfinished} is incomplete (no DONE.json): the run was interrupted or failed; rerun the "
+                     "`sparse train-rec ...` that created it (it resumes), then pass it again"),
+        (edited, f"{edited} changed after it finished (model.json is missing or has another size); recompute it: "
+                 "rerun its `sparse train-rec ...` with runtime.force=true"),
+    ):  # fmt: skip
+        pruned = sparse("prune", f"checkpoint={run}")
+        assert pruned.exit_code == 3 and error_line(pruned) == f"error: checkpoint: {line}"
+        ranked = sparse(*rank, f"init={run}")
+        assert ranked.exit_code == 3 and error_line(ranked) == f"error: init: {line}"
+        assert "INFO" not in ranked.stderr  # refused before the data is read
+    missing = sparse(*rank, f"init={tmp_path / 'nope'}")
+    assert missing.exit_code == 3 and error_line(missing) == (
+        f"error: init: {tmp_path / 'nope'} is not a folder; pass a train-rec or prune run directory"
+    )

@@ -90,10 +90,27 @@ def inputs(conf: PruneJob) -> dict:
 
 
 def check_job(conf: PruneJob) -> None:
-    from sparsecli.errors import ConfigError
+    from pathlib import Path
+
+    from sparsecli.errors import ConfigError, InputError
 
     from sparsecli.recommend.saved import is_recommender
+    from sparsecli.runs.rundir import check_if_run
     from sparsecli.sparsity.config import Criterion, Refine, Structure
+
+    if not conf.checkpoint.strip():
+        raise ConfigError(
+            "missing: which model to prune", where="checkpoint", fix="pass checkpoint=<hub id, model folder or run>"
+        )
+    check_if_run(conf.checkpoint, "checkpoint")
+    folder = Path(conf.checkpoint).expanduser()
+    if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "model.json")):
+        raise InputError(
+            f"{conf.checkpoint} holds neither a Hugging Face checkpoint (config.json) nor a saved recommender "
+            "(model.json)",
+            where="checkpoint",
+            fix="pass a model folder, a train-rec or prune run directory, or a hub id",
+        )
 
     calibrated = criterion_needs_calibration(conf.sparsity)
     # which field asks for calibration: the criterion, or a refinement of a criterion that does not
@@ -206,7 +223,14 @@ def body(run, conf: PruneJob) -> None:
 
     from sparsecli import ui
     from sparsecli.encode.lsr.config import Device, DType
-    from sparsecli.encode.lsr.hf import LoadOptions, available, load_model_and_extra, load_tokenizer, model_kind
+    from sparsecli.encode.lsr.hf import (
+        OFFLINE_AUTO,
+        LoadOptions,
+        available,
+        load_model_and_extra,
+        load_tokenizer,
+        model_kind,
+    )
     from sparsecli.io.files import remove_path
     from sparsecli.kernels import set_threads
     from sparsecli.recommend import saved
@@ -220,10 +244,13 @@ def body(run, conf: PruneJob) -> None:
     if saved.is_recommender(conf.checkpoint):
         return _prune_recommender(run, conf)
     options = available(
-        conf.checkpoint, LoadOptions(conf.revision, DType.fp32, Device.cpu, False, conf.trust_remote_code), "checkpoint"
+        conf.checkpoint,
+        LoadOptions(conf.revision, DType.fp32, Device.cpu, False, conf.trust_remote_code),
+        "checkpoint",
+        OFFLINE_AUTO,
     )
     with run.timer("load"):
-        tokenizer = load_tokenizer(conf.checkpoint, options)
+        tokenizer = load_tokenizer(conf.checkpoint, options, "checkpoint", None)
         kind = model_kind(conf.checkpoint, options, "checkpoint")
         model, extra = load_model_and_extra(conf.checkpoint, kind, options, "checkpoint")
     batches = None

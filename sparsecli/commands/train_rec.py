@@ -91,6 +91,17 @@ def check(conf: TrainRecJob) -> None:
             where="init",
             fix="drop init, or choose a neural model",
         )
+    if conf.init is not None:  # before the data is read
+        from pathlib import Path
+
+        from sparsecli.errors import UpstreamError
+        from sparsecli.runs.rundir import check_if_run
+
+        if not Path(conf.init).is_dir():
+            raise UpstreamError(
+                f"{conf.init} is not a folder", where="init", fix="pass a train-rec or prune run directory"
+            )
+        check_if_run(conf.init, "init")
     if conf.sparsity is not None:
         from sparsecli.sparsity.config import criterion_needs_calibration
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from sparsecli.errors import InputError
+
 MODEL_JSON, WEIGHTS, ITEMS, MASKS = "model.json", "model.safetensors", "items.tsv", "masks.safetensors"
 
 
@@ -30,6 +32,12 @@ def is_recommender(folder: str) -> bool:
         return False
     try:
         return "n_items" in json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:  # ours, damaged: say so rather than try it as a transformers model
+        raise InputError(
+            f"not valid JSON ({err.msg})",
+            where=f"{path}:{err.lineno}",
+            fix="restore it: rerun the command that wrote it, with runtime.force=true",
+        ) from None
     except (ValueError, OSError):
         return False
 

@@ -28,6 +28,10 @@ def groups_help(command: str) -> str:
         options = options_for(get(command), group)
         if options:
             lines.append(f"{group}: {', '.join(sorted(options))}")
+    stand_ins = get(command).help_overrides
+    if stand_ins:  # the required choices, filled in below only so that a config can be shown
+        verb, pronoun = ("fills", "it") if len(stand_ins) == 1 else ("fill", "them")
+        lines.append(f"\nUnless given, {' '.join(stand_ins)} {verb} in the config below; a run must choose {pronoun}.")
     return "\n".join(lines)
 
 

@@ -351,6 +351,30 @@ def open_upstream(
     return path, done
 
 
+def check_if_run(reference: str, field: str) -> None:
+    """A folder given as a checkpoint (prune's checkpoint=, train-rec's init=) that is a run
+    directory must be a finished, unchanged one: an interrupted run's folder holds no weights
+    yet, and a finished one edited since would be keyed by what it was."""
+    path = Path(reference)
+    if not (path / META).is_file():
+        return  # a hub id or a plain checkpoint folder
+    done = read_done(path)
+    made_by = read_meta(path).get("command", path.parent.name)
+    if done is None:
+        raise UpstreamError(
+            f"{reference} is incomplete (no {DONE}): the run was interrupted or failed",
+            where=field,
+            fix=f"rerun the `sparse {made_by} ...` that created it (it resumes), then pass it again",
+        )
+    changed = changed_artifact(path, done)
+    if changed is not None:
+        raise UpstreamError(
+            f"{reference} changed after it finished ({changed} is missing or has another size)",
+            where=field,
+            fix=f"recompute it: rerun its `sparse {made_by} ...` with runtime.force=true",
+        )
+
+
 def changed_artifact(path: Path, done: dict) -> str | None:
     """The first artifact DONE.json lists that is missing or has another size, if any. Sizes,
     not hashes: checking them costs nothing, and they catch truncation and replacement."""

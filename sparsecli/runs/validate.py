@@ -28,6 +28,7 @@ from sparsecli.runs.groups import CONF_ENV, PRESETS, available_options, conf_dir
 _FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
                       "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i"}  # Hydra prints and runs nothing
+_HELP_FLAGS = {"--help", "-h"}  # ... but composes the overrides into the config it shows
 # Hydra's flags that sparse does not support, and what to do instead.
 _UNSUPPORTED = {
     "--config-name": "the command chooses its config",
@@ -406,6 +407,32 @@ def check_flags(flags: set[str], parsed: list) -> None:
         )
 
 
+def _unchosen(command: Command, job: list[str], conf: Any) -> ConfigError | None:
+    """Settings given for a group no option of which is chosen (`sparsity.sparsity=0.7` in
+    train-rec, dense by default; or a preset's `sparsity: {sparsity: 0.7}`): they would fill the
+    group's base class, which no code runs."""
+    from omegaconf import DictConfig, OmegaConf
+
+    chosen = {o.lstrip("+~").partition("=")[0] for o in job if "." not in o.partition("=")[0]}
+    for group in sorted(groups_of(command) - {PRESETS}):
+        if isinstance(conf, DictConfig):  # --cfg: composed, not built
+            name = OmegaConf.select(conf, f"{group}.name", default=None, throw_on_missing=False)
+        else:
+            name = getattr(getattr(conf, group, None), "name", None)
+        given = [o for o in job if o.lstrip("+~").startswith(f"{group}.")]
+        if name != "?" if conf is not None else (not given or group in chosen):
+            continue
+        setting = f"{given[0].lstrip('+~').partition('=')[0]} is set" if given else f"a preset sets {group} settings"
+        options = sorted(options_for(command, group) or [])
+        return ConfigError(
+            f"{setting}, but no {group} option is chosen",
+            where=group,
+            fix=f"choose one as well, e.g. {group}={options[0] if options else '<option>'} {given[0] if given else ''}".rstrip()
+            + (f" (options: {', '.join(options)})" if options else ""),
+        )
+    return None
+
+
 def check_conf_env() -> None:
     """Every folder $SPARSECLI_CONF lists exists: a misspelt one would leave its presets and
     collections silently unknown ("unknown option" for a file the user can see)."""
@@ -469,7 +496,7 @@ def check(command: Command, argv: list[str]) -> None:
     flags = set(flag_tokens)
     for flag in sorted(flags & set(_UNSUPPORTED)):
         raise ConfigError(f"{flag} is not supported", where="command line", fix=_UNSUPPORTED[flag])
-    if flags & _INFO_FLAGS:
+    if flags & (_INFO_FLAGS - _HELP_FLAGS):
         return
     check_conf_env()
     try:
@@ -486,7 +513,7 @@ def check(command: Command, argv: list[str]) -> None:
             fix="sweep a list (k=1,2,3) or a range (k=range(1,4)), or choose a sweeper that samples, "
             "e.g. hydra/sweeper=optuna",
         )
-    printing = bool(flags & {"--cfg", "-c"})
+    printing = bool(flags & ({"--cfg", "-c"} | _HELP_FLAGS))  # --help composes the config it shows
     seen = set()
     with initialize_config_module(config_module="sparsecli.conf", version_base="1.3"):
         for job in itertools.islice(_jobs(parsed), _SWEEPS_TO_CHECK):
@@ -496,6 +523,9 @@ def check(command: Command, argv: list[str]) -> None:
             try:
                 cfg = compose(config_name=command.name, overrides=job)
                 _added_keys_exist(cfg, _parse(job), command)
+                unchosen = _unchosen(command, job, cfg)
+                if unchosen is not None:
+                    raise unchosen
                 if printing:
                     if "--resolve" in flags:  # Hydra would print a traceback for a bad ${...}
                         OmegaConf.to_container(cfg, resolve=True)
@@ -503,6 +533,8 @@ def check(command: Command, argv: list[str]) -> None:
                 conf = OmegaConf.to_object(cfg)
             except SparseError:
                 raise
+            except AssertionError as err:  # OmegaConf's, for `group.key=v` where the group is null
+                raise _unchosen(command, job, None) or explain(err, command, job) from None
             except Exception as err:
                 raise explain(err, command, job) from None
             check_upstream(command, conf, job)

@@ -42,15 +42,23 @@ def _cached(name: str, revision: str | None) -> bool:
     return False
 
 
-def available(name: str, options: LoadOptions, field: str = "encoder.model") -> LoadOptions:
+# What makes a run use only the Hugging Face cache, per command (prune falls back to it by itself).
+OFFLINE = "encoder.local_files_only=true"
+OFFLINE_AUTO = " (later runs offline use the Hugging Face cache)"
+
+
+def available(
+    name: str, options: LoadOptions, field: str = "encoder.model", offline: str = f" and then {OFFLINE}"
+) -> LoadOptions:
     """The options to load `name` with. A local folder or a reachable hub: unchanged. An
     unreachable hub: the local cache (local_files_only), if it holds the model. Otherwise
-    an InputError naming the model, within HUB_TIMEOUT seconds."""
+    an InputError naming the model, within HUB_TIMEOUT seconds. `offline`: how the command
+    uses the cache, for the fix."""
     if Path(name).expanduser().is_dir():
         return options
     fix = (
-        f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access "
-        "and then encoder.local_files_only=true"
+        f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access"
+        + offline
     )
     if name.startswith(("/", ".", "~")) or Path(name).exists():
         raise InputError(
@@ -115,7 +123,8 @@ def _quiet() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def load_tokenizer(name: str, options: LoadOptions) -> Any:
+def load_tokenizer(name: str, options: LoadOptions, field: str = "encoder model", offline: str = OFFLINE) -> Any:
+    """`offline`: the setting that uses only the local cache, for the fix (None: none to give)."""
     from transformers import AutoTokenizer
 
     _quiet()
@@ -124,9 +133,9 @@ def load_tokenizer(name: str, options: LoadOptions) -> Any:
     except (OSError, ValueError) as err:  # ValueError: a folder with no tokenizer files
         raise InputError(
             f"cannot load a tokenizer ({str(err).splitlines()[0]})",
-            where=f"encoder model {name}",
-            fix="pass a hub id (with network access) or a folder with tokenizer files; encoder.local_files_only=true "
-            "uses only the local cache",
+            where=f"{field} {name}",
+            fix="pass a hub id (with network access) or a folder with tokenizer files"
+            + (f"; {offline} uses only the local cache" if offline else ""),
         ) from None
 
 
