@@ -237,6 +237,40 @@ def test_the_break_test_findings_are_one_line_each(sparse, runs, tmp_path, monke
     assert not runs.exists()
 
 
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (("--help", "foo=bar"), "error: foo: no such setting foo; settings here: data, data_root, experiment, init, "
+                                "loss, model, rank, runs_root, runtime, seed, sparsity, trainer"),
+        (("--help", "trainer.lr=abc"), "error: trainer.lr: 'abc' is not a number; pass a number, e.g. trainer.lr=0.001"),
+        (("--cfg", "job", "trainer.lr=-0.1"), "error: trainer.lr: must be > 0; pass e.g. 1e-3"),
+        (("--cfg", "job", "model.heads=3"), "error: model.heads: must divide model.dim=64; pass e.g. model.heads=1 or 2"),
+        (("sparsity.sparsity=0.7",), "error: sparsity: sparsity.sparsity is set, but no sparsity option is chosen; "
+                                     "choose one as well, e.g. sparsity=dsl sparsity.sparsity=0.7 (options: dsl, "
+                                     "gradual, imp, oneshot, rigl, set, srste)"),
+        (("hydra.run.dir=elsewhere",), "error: override 'hydra.run.dir=elsewhere': hydra.run.dir is set by sparse: "
+                                       "runs go to <runs_root>/<command>/<key>, where a rerun finds them; pass "
+                                       "runs_root=<folder> (or set SPARSECLI_RUNS) to keep runs elsewhere"),
+        (("--hepl",), "error: command line: unknown flag --hepl; did you mean --help? overrides are key=value; "
+                      "flags: --help, --cfg job, -m, --resolve"),
+        (("--cfg", "jb"), "error: command line: --cfg jb: unknown part; pass --cfg job (or hydra, all)"),
+        (("--config-name=encode",), "error: command line: --config-name is not supported; the command chooses its "
+                                    "config"),
+    ],
+)  # fmt: skip
+def test_help_cfg_and_flags_are_checked_as_a_run_is(sparse, runs, args, line):
+    result = sparse("train-rec", "data=ml-100k", "model=sasrec", *args)
+    assert result.exit_code == 2 and error_line(result) == line
+    assert not runs.exists()
+
+
+def test_a_bare_info_flag_leaves_the_overrides_alone(sparse, runs):
+    from sparsecli.runs.validate import split
+
+    assert split(["data=x", "--info", "model=y"]) == (["data=x", "model=y"], ["--info", "all"])
+    assert split(["--info", "defaults", "data=x", "--cfg=job"]) == (["data=x"], ["--info", "defaults", "--cfg", "job"])
+
+
 # --------------------------------------------------------------------------- 4. values and keys
 
 

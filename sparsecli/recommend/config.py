@@ -47,8 +47,8 @@ class TrainerConfig:
     max_wall_s: Optional[float] = None
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "eval_every", "patience"):
-            check(getattr(self, name) >= 1, f"trainer.{name}", "must be >= 1", f"pass e.g. trainer.{name}=10")
+        for name, example in (("batch_size", 256), ("eval_every", 1), ("patience", 10)):
+            check(getattr(self, name) >= 1, f"trainer.{name}", "must be >= 1", f"pass e.g. trainer.{name}={example}")
         check(self.max_epochs >= 0, "trainer.max_epochs", "must be >= 0 (0: evaluate only)", "pass e.g. 200")
         check(self.bucket >= 0, "trainer.bucket", "must be >= 0", "pass 0 (off) or e.g. 64")
         check(self.lr > 0, "trainer.lr", "must be > 0", "pass e.g. 1e-3")

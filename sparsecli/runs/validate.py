@@ -27,6 +27,9 @@ from sparsecli.runs.groups import CONF_ENV, PRESETS, available_options, conf_dir
 # Hydra flags after which the next argument is the flag's value, not an override.
 _FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
                       "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
+_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+_KNOWN_FLAGS = _FLAGS_WITH_VALUES | {"--help", "-h", "--hydra-help", "--version", "--resolve", "--run", "-r",
+                                    "--multirun", "-m", "--shell-completion", "-sc", "--info", "-i"}  # fmt: skip
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i"}  # Hydra prints and runs nothing
 _HELP_FLAGS = {"--help", "-h"}  # ... but composes the overrides into the config it shows
 # Hydra's flags that sparse does not support, and what to do instead.
@@ -41,6 +44,7 @@ _UNSUPPORTED = {
     "-sc": "sparse completes group options itself",
     "--experimental-rerun": "rerun the command: a finished run is a cache hit",
 }
+_KEYED_DIRS = {"hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir"}  # where sparse keeps runs
 _SWEEPS_TO_CHECK = 256  # composing costs ~0.1 s a job; a larger sweep is checked on its first jobs
 
 
@@ -268,18 +272,47 @@ def _yaml_error(err: Exception, overrides: Iterable[str]) -> ConfigError:
 
 def split(argv: list[str]) -> tuple[list[str], list[str]]:
     """The overrides, and Hydra's flags with their values, each in their order. Hydra's
-    parser takes its flags before the overrides, so the bridge passes them first."""
+    parser takes its flags before the overrides, so the bridge passes them first; `--flag=value`
+    becomes `--flag value`, and a bare `--info` gets its default, `all`, so that the override
+    placed after it is not taken for its value."""
     overrides, flags, value_next = [], [], False
     for arg in argv:
-        if value_next:
+        name, equals, value = arg.partition("=")
+        if value_next or (flags and flags[-1] in ("--info", "-i") and arg in _INFO_CHOICES):
             flags.append(arg)
             value_next = False
-        elif arg.startswith("-") and "=" not in arg:
-            flags.append(arg)
-            value_next = arg in _FLAGS_WITH_VALUES
+        elif arg.startswith("-") and (not equals or name in _KNOWN_FLAGS):
+            flags += [name, value] if equals else [arg]
+            value_next = not equals and arg in _FLAGS_WITH_VALUES
         else:
             overrides.append(arg)
+    for i, flag in reversed(list(enumerate(flags))):
+        if flag in ("--info", "-i") and (i + 1 == len(flags) or flags[i + 1] not in _INFO_CHOICES):
+            flags.insert(i + 1, "all")
     return overrides, flags
+
+
+def check_flag_tokens(tokens: list[str]) -> None:
+    """Unknown flags and bad --cfg values, in one line rather than argparse's usage page."""
+    value_of = None
+    for token in tokens:
+        if value_of is not None:
+            if value_of in ("--cfg", "-c") and token not in ("job", "hydra", "all"):
+                raise ConfigError(
+                    f"--cfg {token}: unknown part", where="command line", fix="pass --cfg job (or hydra, all)"
+                )
+            value_of = None
+        elif token in _INFO_CHOICES:  # --info's value
+            continue
+        elif token not in _KNOWN_FLAGS:
+            hint = did_you_mean(token, _KNOWN_FLAGS)
+            raise ConfigError(
+                f"unknown flag {token}",
+                where="command line",
+                fix=(f"{hint} " if hint else "") + "overrides are key=value; flags: --help, --cfg job, -m, --resolve",
+            )
+        else:
+            value_of = token if token in _FLAGS_WITH_VALUES else None
 
 
 def _parse(overrides: list[str]) -> list:
@@ -407,6 +440,19 @@ def check_flags(flags: set[str], parsed: list) -> None:
         )
 
 
+def _built_unless_missing(cfg: Any) -> None:
+    """Build the config as a run would, so that `--cfg job` refuses the values a run refuses
+    (ranges, combinations); a value left missing is what --cfg may show, and stops the check."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        OmegaConf.to_object(cfg)
+    except Exception as err:
+        if not any(isinstance(e, MissingMandatoryValue) for e in (err, err.__cause__, err.__context__)):
+            raise
+
+
 def _unchosen(command: Command, job: list[str], conf: Any) -> ConfigError | None:
     """Settings given for a group no option of which is chosen (`sparsity.sparsity=0.7` in
     train-rec, dense by default; or a preset's `sparsity: {sparsity: 0.7}`): they would fill the
@@ -493,6 +539,7 @@ def check(command: Command, argv: list[str]) -> None:
     from sparsecli.runs.keys import run_key
 
     overrides, flag_tokens = split(argv)
+    check_flag_tokens(flag_tokens)
     flags = set(flag_tokens)
     for flag in sorted(flags & set(_UNSUPPORTED)):
         raise ConfigError(f"{flag} is not supported", where="command line", fix=_UNSUPPORTED[flag])
@@ -504,6 +551,14 @@ def check(command: Command, argv: list[str]) -> None:
     except HydraException as err:
         raise explain(err, command, overrides) from None
     check_flags(flags, parsed)
+    for override in parsed:
+        if override.key_or_group in _KEYED_DIRS:
+            raise ConfigError(
+                f"{override.key_or_group} is set by sparse: runs go to <runs_root>/<command>/<key>, where a rerun "
+                "finds them",
+                where=f"override '{override.input_line}'",
+                fix="pass runs_root=<folder> (or set SPARSECLI_RUNS) to keep runs elsewhere",
+            )
     check_names(command, parsed)
     intervals = [o.input_line for o in parsed if o.is_sweep_override() and o.is_interval_sweep()]
     if intervals and not any(o.key_or_group == "hydra/sweeper" for o in parsed):
@@ -526,10 +581,12 @@ def check(command: Command, argv: list[str]) -> None:
                 unchosen = _unchosen(command, job, cfg)
                 if unchosen is not None:
                     raise unchosen
-                if printing:
+                if printing:  # --cfg shows a config with its missing values; nothing runs
                     if "--resolve" in flags:  # Hydra would print a traceback for a bad ${...}
                         OmegaConf.to_container(cfg, resolve=True)
-                    continue  # --cfg shows a config with its missing values; nothing runs
+                    if flags & {"--cfg", "-c"}:  # --help's stand-in choices are not the user's
+                        _built_unless_missing(cfg)
+                    continue
                 conf = OmegaConf.to_object(cfg)
             except SparseError:
                 raise

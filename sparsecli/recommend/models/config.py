@@ -49,7 +49,12 @@ class SASRecConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "dim", "layers", "heads")
-        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=1 or 2")
+        check(
+            self.dim % self.heads == 0,
+            "model.heads",
+            f"must divide model.dim={self.dim}",
+            "pass e.g. model.heads=1 or 2",
+        )
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
 
     def build(self, n_items: int, features=None, train=None):
@@ -93,7 +98,7 @@ class BERT4RecConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "dim", "layers", "heads")
-        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=2")
+        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. model.heads=2")
         check(0 < self.mask_prob < 1, "model.mask_prob", "must be in (0, 1)", "pass e.g. 0.2")
         check(self.max_len >= 2, "model.max_len", "must be >= 2 (one slot is the [mask])", "pass e.g. 50")
 
@@ -152,7 +157,7 @@ class M2TRecConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "dim", "layers", "heads")
-        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. heads=2")
+        check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. model.heads=2")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
         check(self.lambda_category >= 0, "model.lambda_category", "must be >= 0", "pass e.g. 0.5 (0: single task)")
         extra = [f for f in self.category_fields if self.fields and f not in self.fields]
