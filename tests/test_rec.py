@@ -314,6 +314,26 @@ def test_a_ragged_row_names_its_line(sparse, tmp_path):
     assert error_line(result).startswith(f"error: {folder / 'bad.inter'}:3: 2 tab-separated fields, the header has 3")
 
 
+def test_a_repeated_column_and_missing_paths_name_their_setting(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\tuser_id:token\ttimestamp:float\nu1\ta\t1\n")
+    atomic = ("train-rec", "data=atomic", "model=popularity")
+    repeated = sparse(*atomic, f"data.path={folder}", "data.file=bad.inter")
+    assert error_line(repeated) == (
+        f"error: {folder / 'bad.inter'}:1: header field 'user_id' appears twice; give each column its own name"
+    )
+    assert error_line(sparse(*atomic, f"data.path={folder}", "data.file=nope.inter")) == (
+        f"error: data.file: {folder / 'nope.inter'} not found; name a file in {folder}"
+    )
+    assert error_line(sparse(*atomic, f"data.path={tmp_path / 'no.inter'}")) == (
+        f"error: data.path: {tmp_path / 'no.inter'} does not exist; point data.path at the folder holding the "
+        "files of data=atomic (or at the file itself)"
+    )
+    assert error_line(sparse("train-rec", "data=ml-100k", "model=popularity", f"data_root={tmp_path}")) == (
+        f"error: data_root: {tmp_path / 'rec' / 'ml-100k'} does not exist; pass data_root=<folder holding "
+        "rec/ml-100k> (or SPARSECLI_DATA_ROOT)"
+    )
+
+
 def test_short_users_are_counted_not_fatal(sparse, tmp_path):
     folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\nu1\ta\nu1\tb\nu1\tc\nu2\ta\n")
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")

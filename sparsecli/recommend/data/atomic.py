@@ -48,6 +48,12 @@ def read_header(path: Path) -> dict[str, str]:
                     where=f"{path}:1",
                     fix=f"write each header field as name:type, with type one of {', '.join(TYPES)}",
                 )
+            if name in header:  # a dict would keep one of them, and every row would shift
+                raise InputError(
+                    f"header field {name!r} appears twice",
+                    where=f"{path}:1",
+                    fix="give each column its own name",
+                )
             header[name] = kind
         return header
     raise InputError("empty file: no header", where=str(path), fix="write a header line such as user_id:token ...")

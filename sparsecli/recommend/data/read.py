@@ -46,6 +46,15 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
     """The files a config reads (for the run key and for checks before any work); a hub
     dataset reads none here (the run key holds its id and revision instead)."""
     where = data_location(data, data_root)
+    field = "data.path" if data.path else "data_root"
+    if data.format != RecFormat.hf and not where.exists():
+        raise InputError(
+            f"{where} does not exist",
+            where=field,
+            fix=f"point data.path at the folder holding the files of data={data.name} (or at the file itself)"
+            if data.path
+            else f"pass data_root=<folder holding {data.local_path}> (or SPARSECLI_DATA_ROOT)",
+        )
     if data.format == RecFormat.hf:
         files = [where] if where.exists() else []  # a save_to_disk folder; nothing for a hub id
     elif data.format == RecFormat.table:
@@ -65,10 +74,17 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
         files.append(folder / data.item_meta.file)
     for path in files:
         if not path.is_file() and data.format != RecFormat.hf:
+            named_by = next(
+                (f for f, name in (("data.item_meta.file", data.item_meta.file), ("data.file", data.file))
+                 if name and path.name == Path(name).name),
+                None,
+            )  # fmt: skip
             raise InputError(
                 f"{path} not found" + (" (it is a folder)" if path.is_dir() else ""),
-                where="data.path" if data.path else "data_root",
-                fix=f"point data.path (or data_root) at the folder holding the files of data={data.name}",
+                where=named_by or field,
+                fix=f"name a file in {where}"
+                if named_by
+                else f"point {field} at the folder holding the files of data={data.name}",
             )
     return files
 
