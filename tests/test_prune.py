@@ -242,6 +242,9 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
         (["recovery.steps=10"], "data"),
         (["sparsity=gradual", "sparsity.criterion=wanda", "recovery.steps=2000"], "sparsity.criterion"),
         (["sparsity.structure=nm", "sparsity.nm=3:2"], "sparsity.nm"),
+        (["sparsity.structure=nm", "sparsity.nm=4:4"], "sparsity.nm"),  # keeps every weight
+        (["sparsity.structure=nm", "sparsity.sparsity=0.9"], "sparsity.sparsity"),  # 2:4 is 0.5
+        (["sparsity=srste", "recovery.steps=10", "sparsity.sparsity=0.9"], "sparsity.sparsity"),
         (["sparsity.sparsity=1.5"], "sparsity.sparsity"),
         (["sparsity.structure=nm", "sparsity.allocation=erk"], "sparsity.allocation"),
         (["sparsity.structure=rows", "sparsity.allocation=global"], "sparsity.allocation"),

@@ -61,9 +61,9 @@ def parse_nm(text: str, where: str = "sparsity.nm") -> tuple[int, int]:
     ok = len(parts) == 2 and all(p.strip().isdigit() for p in parts)
     n, m = (int(parts[0]), int(parts[1])) if ok else (0, 0)
     check(
-        ok and 1 <= n <= m,
+        ok and 1 <= n < m,  # N = M keeps every weight
         where,
-        f"{text!r} is not N:M with 1 <= N <= M",
+        f"{text!r} is not N:M with 1 <= N < M",
         "pass e.g. 2:4, 4:8 or 1:4 (quoted in YAML files: unquoted, YAML reads 2:4 as the number 124)",
     )
     return n, m
@@ -110,7 +110,14 @@ class SparsityConfig:
     def __post_init__(self) -> None:
         check(0 <= self.sparsity < 1, "sparsity.sparsity", f"must be in [0, 1), got {self.sparsity}", "pass e.g. 0.5")
         if self.structure == Structure.nm:
-            parse_nm(self.nm)
+            n, m = parse_nm(self.nm)
+            default = type(self).__dataclass_fields__["sparsity"].default
+            check(
+                self.sparsity == default or math.isclose(self.sparsity, 1 - n / m, rel_tol=1e-3),
+                "sparsity.sparsity",
+                f"N:M fixes the sparsity at 1 - N/M = {1 - n / m:g}, so {self.sparsity} would be ignored",
+                "leave sparsity.sparsity alone and choose sparsity.nm (2:4, 1:4, 4:8, ...)",
+            )
         check(
             len(self.block) == 2 and min(self.block) >= 1,
             "sparsity.block",
@@ -327,12 +334,6 @@ class SRSTE(SparsityConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self.structure == Structure.nm, "sparsity.structure", "SR-STE trains N:M masks", "pass structure=nm")
-        check(
-            self.sparsity == 0.5,
-            "sparsity.sparsity",
-            f"N:M fixes the sparsity at 1 - N/M, so {self.sparsity} would be ignored",
-            "leave sparsity.sparsity alone and choose sparsity.nm (2:4, 1:4, 4:8, ...)",
-        )
         check(
             self.criterion == Criterion.magnitude and self.refine == Refine.none,
             "sparsity.criterion" if self.criterion != Criterion.magnitude else "sparsity.refine",
