@@ -237,6 +237,25 @@ def test_the_break_test_findings_are_one_line_each(sparse, runs, tmp_path, monke
     assert not runs.exists()
 
 
+def test_presets_written_wrong_and_a_required_group_set_to_null(sparse, runs, tmp_path):
+    presets = tmp_path / "conf" / "experiment"
+    presets.mkdir(parents=True)
+    (presets / "nopkg.yaml").write_text("defaults:\n  - override /model: gru4rec\n")
+    (presets / "noov.yaml").write_text("# @package _global_\ndefaults:\n  - /model: gru4rec\n")
+    assert error_line(sparse("train-rec", "+experiment=nopkg", "data=ml-100k", "model=sasrec")) == (
+        f"error: {presets / 'nopkg.yaml'}: overrides the model group but is not a global package; "
+        "make `# @package _global_` its first line, as presets need"
+    )
+    assert error_line(sparse("train-rec", "+experiment=noov", "data=ml-100k")) == (
+        f"error: {presets / 'noov.yaml'}: the model group is chosen twice; write `- override /model: gru4rec` in "
+        "the preset's defaults list"
+    )
+    assert error_line(sparse("prune", "checkpoint=x", "sparsity=null")) == (
+        "error: override 'sparsity=null': `sparse prune` needs a sparsity option; choose one of: dsl, gradual, imp, "
+        "oneshot, rigl, set, srste"
+    )
+
+
 @pytest.mark.parametrize(
     "args, line",
     [

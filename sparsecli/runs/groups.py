@@ -65,7 +65,7 @@ def options_for(command: Command, group: str) -> set[str] | None:
     return fitting
 
 
-def _option_file(group: str, name: str) -> Path | None:
+def option_file(group: str, name: str) -> Path | None:
     """The file Hydra composes for `group=name`: the first along the search path."""
     for base in conf_dirs():
         path = base / group / f"{name}.yaml"
@@ -75,7 +75,7 @@ def _option_file(group: str, name: str) -> Path | None:
 
 
 def _option_schema(group: str, name: str) -> str | None:
-    path = _option_file(group, name)
+    path = option_file(group, name)
     if path is None:
         return None
     found = _SCHEMA_LINE.search(path.read_text(encoding="utf-8"))
@@ -92,7 +92,7 @@ def _preset_fits(command: Command, name: str) -> bool:
     of text. A preset that cannot be read fits, so that Hydra says what is wrong with it."""
     import yaml
 
-    path = _option_file(PRESETS, name)
+    path = option_file(PRESETS, name)
     try:
         preset = yaml.safe_load(path.read_text(encoding="utf-8")) if path is not None else None
     except yaml.YAMLError:  # Hydra reports it when the preset is composed

@@ -22,7 +22,15 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sparsecli.commands import Command
 from sparsecli.errors import ConfigError, SparseError
-from sparsecli.runs.groups import CONF_ENV, PRESETS, available_options, conf_dirs, groups_of, options_for
+from sparsecli.runs.groups import (
+    CONF_ENV,
+    PRESETS,
+    option_file,
+    available_options,
+    conf_dirs,
+    groups_of,
+    options_for,
+)
 
 # Hydra flags after which the next argument is the flag's value, not an override.
 _FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
@@ -202,6 +210,29 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
                 fix="use this preset with the command it was written for",
             )
         return ConfigError(f"{group} is not chosen by default", where=group, fix=f"add it with +{group}=<option>")
+    packaged = re.search(r"Could not override '([\w./-]+)@experiment\.", message)
+    if packaged and source:  # a group override in a preset composed under `experiment.`
+        return ConfigError(
+            f"overrides the {packaged.group(1)} group but is not a global package",
+            where=str(option_file(*source.group(1).split("/", 1)) or source.group(1)),
+            fix="make `# @package _global_` its first line, as presets need",
+        )
+    twice = re.search(r"Multiple values for ([\w./-]+)\. To override a value use '(override [^']+)'", message)
+    if twice:
+        presets = [o.lstrip("+").partition("=")[2] for o in overrides if o.lstrip("+").startswith(f"{PRESETS}=")]
+        file = option_file(PRESETS, presets[0]) if presets else None
+        return ConfigError(
+            f"the {twice.group(1)} group is chosen twice",
+            where=str(file) if file else "a preset's defaults list",
+            fix=f"write `- {twice.group(2).replace('override ', 'override /')}` in the preset's defaults list",
+        )
+    if "Config group override must be a string or a list. Got NoneType" in message:
+        nulled = next((o.lstrip("+").partition("=")[0] for o in overrides if o.endswith("=null")), "a group")
+        return ConfigError(
+            f"`sparse {command.name}` needs a {nulled} option",
+            where=f"override '{nulled}=null'",
+            fix=_choose(command, nulled),
+        )
     required = re.search(r"You must specify '([\w./-]+)'", message)
     if required:
         group = required.group(1)
