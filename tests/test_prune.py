@@ -54,6 +54,16 @@ def test_magnitude_pruning_exports_a_plain_checkpoint(sparse, tiny_bert):
         assert (pruned(**inputs).logits - again(**inputs).logits).abs().max() == 0
 
 
+def test_per_layer_sparsities_from_the_command_line(sparse, tiny_bert):
+    run = prune(
+        sparse, tiny_bert, "sparsity.allocation=layers", r"++sparsity.per_layer={layer\.0\.: 0.25, output: 0.75}"
+    )
+    report = json.loads((run / "report.json").read_text())
+    for layer in report["layers"]:
+        expected = 0.25 if ".layer.0." in layer["name"] else 0.75 if "output" in layer["name"] else 0.5
+        assert layer["sparsity"] == expected, layer
+
+
 def test_the_csr_export_computes_what_the_pruned_checkpoint_does(sparse, tiny_bert):
     from transformers import AutoModelForMaskedLM
 
@@ -243,6 +253,7 @@ def test_a_layer_pruned_beyond_the_limit_is_refused_and_nothing_is_written(spars
         (["sparsity=gradual", "sparsity.criterion=wanda", "recovery.steps=2000"], "sparsity.criterion"),
         (["sparsity.structure=nm", "sparsity.nm=3:2"], "sparsity.nm"),
         (["sparsity.structure=nm", "sparsity.nm=4:4"], "sparsity.nm"),  # keeps every weight
+        (["sparsity.allocation=layers", "++sparsity.per_layer={nomatch: 0.3}"], "sparsity.per_layer.nomatch"),
         (["sparsity.structure=nm", "sparsity.sparsity=0.9"], "sparsity.sparsity"),  # 2:4 is 0.5
         (["sparsity=srste", "recovery.steps=10", "sparsity.sparsity=0.9"], "sparsity.sparsity"),
         (["sparsity.sparsity=1.5"], "sparsity.sparsity"),

@@ -62,6 +62,14 @@ def targets(model: nn.Module, config: SparsityConfig) -> dict:
         f"no layer of sparsity.layer_types={list(config.layer_types)} matches include and escapes ignore",
         "widen include, or empty sparsity.ignore (its default drops names containing 'embed')",
     )
+    if config.allocation == Allocation.layers:  # a pattern that names no layer is a typo, not a no-op
+        for pattern in config.per_layer:
+            check(
+                any(re.search(pattern, name) for name in modules),
+                f"sparsity.per_layer.{pattern}",
+                "matches no target layer",
+                f"match one of: {', '.join(list(modules)[:6])}{', ...' if len(modules) > 6 else ''}",
+            )
     return modules
 
 
