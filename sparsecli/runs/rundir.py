@@ -325,15 +325,8 @@ def open_upstream(
             where=field,
             fix=f"pass the directory printed by `sparse {command} ...`",
         )
-    done = read_done(path)
-    if done is None:
-        made_by = read_meta(path).get("command", path.parent.name)  # runs/<command>/<key>
-        raise UpstreamError(
-            f"{reference} is incomplete (no {DONE}): the run was interrupted or failed",
-            where=field,
-            fix=f"rerun the `sparse {made_by if made_by in (command, *also) else command} ...` that created it, "
-            "with runtime.force=true if needed",
-        )
+    made_by = read_meta(path).get("command", path.parent.name)  # runs/<command>/<key>
+    done = finished_run(reference, field, made_by if made_by in (command, *also) else command)
     if done.get("command") not in (command, *also):
         kinds = " or ".join(f"`{c}`" for c in (command, *also))
         raise UpstreamError(
@@ -341,25 +334,14 @@ def open_upstream(
             where=field,
             fix=f"pass a directory under {' or '.join(f'runs/{c}/' for c in (command, *also))}",
         )
-    changed = changed_artifact(path, done)
-    if changed is not None:
-        raise UpstreamError(
-            f"{reference} changed after it finished ({changed} is missing or has another size)",
-            where=field,
-            fix=f"recompute it: rerun its `sparse {done.get('command')} ...` with runtime.force=true",
-        )
     return path, done
 
 
-def check_if_run(reference: str, field: str) -> None:
-    """A folder given as a checkpoint (prune's checkpoint=, train-rec's init=) that is a run
-    directory must be a finished, unchanged one: an interrupted run's folder holds no weights
-    yet, and a finished one edited since would be keyed by what it was."""
+def finished_run(reference: str, field: str, made_by: str) -> dict:
+    """DONE.json of run directory `reference`, which must be finished and unchanged since.
+    Raises UpstreamError naming `field` and the `sparse <made_by>` command that fixes it."""
     path = Path(reference)
-    if not (path / META).is_file():
-        return  # a hub id or a plain checkpoint folder
     done = read_done(path)
-    made_by = read_meta(path).get("command", path.parent.name)
     if done is None:
         raise UpstreamError(
             f"{reference} is incomplete (no {DONE}): the run was interrupted or failed",
@@ -371,8 +353,18 @@ def check_if_run(reference: str, field: str) -> None:
         raise UpstreamError(
             f"{reference} changed after it finished ({changed} is missing or has another size)",
             where=field,
-            fix=f"recompute it: rerun its `sparse {made_by} ...` with runtime.force=true",
+            fix=f"recompute it: rerun its `sparse {done.get('command', made_by)} ...` with runtime.force=true",
         )
+    return done
+
+
+def check_if_run(reference: str, field: str) -> None:
+    """A folder given as a checkpoint (prune's checkpoint=, train-rec's init=) that is a run
+    directory must be a finished, unchanged one: an interrupted run's folder holds no weights
+    yet, and a finished one edited since would be keyed by what it was."""
+    path = Path(reference)
+    if (path / META).is_file():  # else a hub id or a plain checkpoint folder
+        finished_run(reference, field, read_meta(path).get("command", path.parent.name))
 
 
 def changed_artifact(path: Path, done: dict) -> str | None:
