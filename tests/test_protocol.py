@@ -217,8 +217,8 @@ def test_the_break_test_findings_are_one_line_each(sparse, runs, tmp_path, monke
     )
     for extra in ((), ("model.dropout=0.1",)):  # the preset's value is the one at fault, whatever the line says
         assert error_line(sparse("train-rec", "+experiment=bad", *extra)) == (
-            "error: model.dropout: 'abc' is not a number (in experiment/bad.yaml); pass a number, "
-            "e.g. model.dropout=0.5"
+            f"error: model.dropout: 'abc' is not a number (in {tmp_path / 'conf' / 'experiment' / 'bad.yaml'}); "
+            "pass a number, e.g. model.dropout=0.5"
         )
     assert error_line(sparse("train-rec", "experiment=dsl-beauty")) == (
         "error: override 'experiment=dsl-beauty': experiment is not chosen by default; "
@@ -249,6 +249,15 @@ def test_presets_written_wrong_and_a_required_group_set_to_null(sparse, runs, tm
     assert error_line(sparse("train-rec", "+experiment=noov", "data=ml-100k")) == (
         f"error: {presets / 'noov.yaml'}: the model group is chosen twice; write `- override /model: gru4rec` in "
         "the preset's defaults list"
+    )
+    (presets / "nested.yaml").write_text("model:\n  dim: 32\n")
+    assert error_line(sparse("train-rec", "+experiment=nested", "data=ml-100k", "model=sasrec")) == (
+        f"error: {presets / 'nested.yaml'}: puts its settings under `experiment:`; make `# @package _global_` its "
+        "first line, as presets need"
+    )
+    (presets / "empty.yaml").write_text("")
+    assert error_line(sparse("train-rec", "+experiment=empty", "data=ml-100k", "model=sasrec")) == (
+        f"error: {presets / 'empty.yaml'}: is empty; write its settings after a first line `# @package _global_`"
     )
     assert error_line(sparse("prune", "checkpoint=x", "sparsity=null")) == (
         "error: override 'sparsity=null': `sparse prune` needs a sparsity option; choose one of: dsl, gradual, imp, "

@@ -199,7 +199,8 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
     if isinstance(err, yaml.YAMLError):
         return _yaml_error(err, overrides)
     source = re.match(r"In '([\w./-]+)':", message)  # raised while composing a preset or option file
-    where = f" (in {source.group(1)}.yaml)" if source else ""
+    source_file = (option_file(*source.group(1).split("/", 1)) if "/" in source.group(1) else None) if source else None
+    where = f" (in {source_file or source.group(1) + '.yaml'})" if source else ""
     no_match = re.search(r"Could not override '([\w./-]+)'\. No match in the defaults list", message)
     if no_match:
         group = no_match.group(1)
@@ -214,7 +215,7 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
     if packaged and source:  # a group override in a preset composed under `experiment.`
         return ConfigError(
             f"overrides the {packaged.group(1)} group but is not a global package",
-            where=str(option_file(*source.group(1).split("/", 1)) or source.group(1)),
+            where=str(source_file or source.group(1)),
             fix="make `# @package _global_` its first line, as presets need",
         )
     twice = re.search(r"Multiple values for ([\w./-]+)\. To override a value use '(override [^']+)'", message)
@@ -250,10 +251,13 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
         return missing_value(full_key, command, overrides)
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key:
         if source and "." not in full_key and full_key == source.group(1).split("/")[0]:
+            empty = source_file is not None and yaml.safe_load(source_file.read_text(encoding="utf-8")) is None
             return ConfigError(
-                f"{source.group(1)}.yaml puts its settings under `{full_key}:`",
-                where=source.group(1),
-                fix="make `# @package _global_` its first line, as presets need",
+                "is empty" if empty else f"puts its settings under `{full_key}:`",
+                where=str(source_file or f"{source.group(1)}.yaml"),
+                fix="write its settings after a first line `# @package _global_`"
+                if empty
+                else "make `# @package _global_` its first line, as presets need",
             )
         mapping = full_key.rpartition(".")[0]
         if parent_type is dict and mapping:  # a Dict[str, ...] field: its keys are the user's
