@@ -288,7 +288,7 @@ def test_a_truncated_weights_file_is_one_line_exit_3(sparse, tiny_bert, runs, tm
     assert not list(runs.glob("prune/*/model.safetensors"))
 
 
-def test_a_checkpoint_that_is_not_one_is_named_with_prunes_own_settings(sparse, runs, tmp_path, monkeypatch):
+def test_a_checkpoint_that_is_not_one_is_named_with_prunes_own_settings(sparse, runs, tmp_path, monkeypatch, tiny_bert):
     import huggingface_hub
 
     (tmp_path / "empty").mkdir()
@@ -305,6 +305,10 @@ def test_a_checkpoint_that_is_not_one_is_named_with_prunes_own_settings(sparse, 
     ):  # fmt: skip
         result = sparse("prune", f"checkpoint={checkpoint}")
         assert result.exit_code in (2, 3) and error_line(result) == line
+    swept = sparse("prune", "-m", f"checkpoint={tiny_bert},{tmp_path / 'nope'}")  # refused before job 0 runs
+    assert swept.exit_code == 3 and error_line(swept) == (
+        f"error: checkpoint: {tmp_path / 'nope'} is not a folder; pass checkpoint=<existing model folder> or a hub id"
+    )
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     offline = error_line(sparse("prune", "checkpoint=org/not-cached"))
     assert offline.endswith("or run once with network access (later runs offline use the Hugging Face cache)")

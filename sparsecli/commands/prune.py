@@ -94,6 +94,7 @@ def check_job(conf: PruneJob) -> None:
 
     from sparsecli.errors import ConfigError, InputError
 
+    from sparsecli.encode.lsr.hf import check_local
     from sparsecli.recommend.saved import is_recommender
     from sparsecli.runs.rundir import check_if_run
     from sparsecli.sparsity.config import Criterion, Refine, Structure
@@ -102,6 +103,7 @@ def check_job(conf: PruneJob) -> None:
         raise ConfigError(
             "missing: which model to prune", where="checkpoint", fix="pass checkpoint=<hub id, model folder or run>"
         )
+    check_local(conf.checkpoint, "checkpoint")  # before any job of a sweep runs
     check_if_run(conf.checkpoint, "checkpoint")
     folder = Path(conf.checkpoint).expanduser()
     if folder.is_dir() and not any((folder / f).is_file() for f in ("config.json", "model.json")):

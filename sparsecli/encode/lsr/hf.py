@@ -60,10 +60,7 @@ def available(
         f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access"
         + offline
     )
-    if name.startswith(("/", ".", "~")) or Path(name).exists():
-        raise InputError(
-            f"{name} is not a folder", where=field, fix=f"pass {field}=<existing model folder> or a hub id"
-        )
+    check_local(name, field)
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
@@ -87,6 +84,15 @@ def available(
         where=field,
         fix=fix,
     )
+
+
+def check_local(name: str, field: str) -> None:
+    """A name that reads as a path (or names a file) must be a model folder, not a hub id.
+    Raises InputError."""
+    if (name.startswith(("/", ".", "~")) or Path(name).exists()) and not Path(name).expanduser().is_dir():
+        raise InputError(
+            f"{name} is not a folder", where=field, fix=f"pass {field}=<existing model folder> or a hub id"
+        )
 
 
 def torch_device(device: Device) -> Any:
