@@ -25,10 +25,10 @@ from sparsecli.errors import ConfigError, SparseError
 from sparsecli.runs.groups import (
     CONF_ENV,
     PRESETS,
-    option_file,
     available_options,
     conf_dirs,
     groups_of,
+    option_file,
     options_for,
 )
 
@@ -501,15 +501,18 @@ def _unchosen(command: Command, job: list[str], conf: Any) -> ConfigError | None
         else:
             name = getattr(getattr(conf, group, None), "name", None)
         given = [o for o in job if o.lstrip("+~").startswith(f"{group}.")]
-        if name != "?" if conf is not None else (not given or group in chosen):
-            continue
+        if conf is not None and name != "?":
+            continue  # built: an option's class names itself, the group's base class is "?"
+        if conf is None and (not given or group in chosen):
+            continue  # not built (OmegaConf failed): the settings given without their group
         setting = f"{given[0].lstrip('+~').partition('=')[0]} is set" if given else f"a preset sets {group} settings"
         options = sorted(options_for(command, group) or [])
+        example = " ".join([f"{group}={options[0] if options else '<option>'}", *given[:1]])
+        listing = f" (options: {', '.join(options)})" if options else ""
         return ConfigError(
             f"{setting}, but no {group} option is chosen",
             where=group,
-            fix=f"choose one as well, e.g. {group}={options[0] if options else '<option>'} {given[0] if given else ''}".rstrip()
-            + (f" (options: {', '.join(options)})" if options else ""),
+            fix=f"choose one as well, e.g. {example}{listing}",
         )
     return None
 
