@@ -279,6 +279,10 @@ def test_presets_written_wrong_and_a_required_group_set_to_null(sparse, runs, tm
         (("hydra.run.dir=elsewhere",), "error: override 'hydra.run.dir=elsewhere': hydra.run.dir is set by sparse: "
                                        "runs go to <runs_root>/<command>/<key>, where a rerun finds them; pass "
                                        "runs_root=<folder> (or set SPARSECLI_RUNS) to keep runs elsewhere"),
+        (("encoder=splade",), "error: encoder: is a setting of `sparse encode`, not of `sparse train-rec`; drop it "
+                              "(`sparse train-rec --help` lists this command's settings)"),
+        (("encoder.k1=1.2",), "error: encoder: is a setting of `sparse encode`, not of `sparse train-rec`; drop it "
+                              "(`sparse train-rec --help` lists this command's settings)"),
         (("--hepl",), "error: command line: unknown flag --hepl; did you mean --help? overrides are key=value; "
                       "flags: --help, --cfg job, -m, --resolve"),
         (("--cfg", "jb"), "error: command line: --cfg jb: unknown part; pass --cfg job (or hydra, all)"),

@@ -363,10 +363,15 @@ def check_names(command: Command, parsed: list) -> None:
     valid = {f.name for f in _fields(command.schema)} | groups
     for override in parsed:
         name = override.key_or_group
-        if "." in name or name.startswith("hydra"):
+        if name.startswith("hydra"):
+            continue
+        if "." in name:  # a setting inside a group: composing checks it, but not whose group it is
+            elsewhere = name.split(".")[0] not in valid and _elsewhere(name.split(".")[0], command)
+            if elsewhere:
+                raise elsewhere
             continue
         if name not in valid:
-            raise unknown_key(name, command.schema, groups)
+            raise _elsewhere(name, command) or unknown_key(name, command.schema, groups)
         if name == PRESETS and not (override.is_add() or override.is_force_add() or override.is_delete()):
             # Hydra would first ask for the groups the preset chooses, then say this
             raise ConfigError(
@@ -407,6 +412,21 @@ def check_names(command: Command, parsed: list) -> None:
                     where=f"override '{override.input_line}'",
                     fix=(f"{hint} " if hint else "") + _choose(command, name),
                 )
+
+
+def _elsewhere(name: str, command: Command) -> ConfigError | None:
+    """A top-level setting of other commands only (`encoder` given to prune): name them, since
+    the closest spelling here would mislead (encoder -> recovery)."""
+    from sparsecli.commands import commands
+
+    owners = [c.name for c in commands().values() if c is not command and name in {f.name for f in _fields(c.schema)}]
+    if not owners:
+        return None
+    return ConfigError(
+        f"is a setting of {' and '.join(f'`sparse {o}`' for o in owners)}, not of `sparse {command.name}`",
+        where=name,
+        fix=f"drop it (`sparse {command.name} --help` lists this command's settings)",
+    )
 
 
 def _choose(command: Command, group: str) -> str:
