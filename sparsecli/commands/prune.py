@@ -225,14 +225,7 @@ def body(run, conf: PruneJob) -> None:
 
     from sparsecli import ui
     from sparsecli.encode.lsr.config import Device, DType
-    from sparsecli.encode.lsr.hf import (
-        OFFLINE_AUTO,
-        LoadOptions,
-        available,
-        load_model_and_extra,
-        load_tokenizer,
-        model_kind,
-    )
+    from sparsecli.encode.lsr.hf import LoadOptions, available, load_model_and_extra, load_tokenizer, model_kind
     from sparsecli.io.files import remove_path
     from sparsecli.kernels import set_threads
     from sparsecli.recommend import saved
@@ -249,10 +242,10 @@ def body(run, conf: PruneJob) -> None:
         conf.checkpoint,
         LoadOptions(conf.revision, DType.fp32, Device.cpu, False, conf.trust_remote_code),
         "checkpoint",
-        OFFLINE_AUTO,
+        offline=None,  # prune has no local_files_only setting: it falls back to the cache itself
     )
     with run.timer("load"):
-        tokenizer = load_tokenizer(conf.checkpoint, options, "checkpoint", None)
+        tokenizer = load_tokenizer(conf.checkpoint, options, "checkpoint", offline=None)
         kind = model_kind(conf.checkpoint, options, "checkpoint")
         model, extra = load_model_and_extra(conf.checkpoint, kind, options, "checkpoint")
     batches = None

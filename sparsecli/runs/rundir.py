@@ -337,10 +337,12 @@ def open_upstream(
     return path, done
 
 
-def finished_run(reference: str, field: str, made_by: str) -> dict:
+def finished_run(reference: str, field: str, made_by: str | None = None) -> dict:
     """DONE.json of run directory `reference`, which must be finished and unchanged since.
-    Raises UpstreamError naming `field` and the `sparse <made_by>` command that fixes it."""
+    Raises UpstreamError naming `field` and the `sparse <made_by>` command that fixes it
+    (by default the one its meta.json records)."""
     path = Path(reference)
+    made_by = made_by or read_meta(path).get("command", path.parent.name)  # runs/<command>/<key>
     done = read_done(path)
     if done is None:
         raise UpstreamError(
@@ -362,9 +364,8 @@ def check_if_run(reference: str, field: str) -> None:
     """A folder given as a checkpoint (prune's checkpoint=, train-rec's init=) that is a run
     directory must be a finished, unchanged one: an interrupted run's folder holds no weights
     yet, and a finished one edited since would be keyed by what it was."""
-    path = Path(reference)
-    if (path / META).is_file():  # else a hub id or a plain checkpoint folder
-        finished_run(reference, field, read_meta(path).get("command", path.parent.name))
+    if (Path(reference) / META).is_file():  # else a hub id or a plain checkpoint folder
+        finished_run(reference, field)
 
 
 def changed_artifact(path: Path, done: dict) -> str | None:

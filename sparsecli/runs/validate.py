@@ -199,7 +199,7 @@ def explain(err: Exception, command: Command, overrides: list[str] = ()) -> Spar
     if isinstance(err, yaml.YAMLError):
         return _yaml_error(err, overrides)
     source = re.match(r"In '([\w./-]+)':", message)  # raised while composing a preset or option file
-    source_file = (option_file(*source.group(1).split("/", 1)) if "/" in source.group(1) else None) if source else None
+    source_file = option_file(*source.group(1).split("/", 1)) if source and "/" in source.group(1) else None
     where = f" (in {source_file or source.group(1) + '.yaml'})" if source else ""
     no_match = re.search(r"Could not override '([\w./-]+)'\. No match in the defaults list", message)
     if no_match:
@@ -366,7 +366,8 @@ def check_names(command: Command, parsed: list) -> None:
         if name.startswith("hydra"):
             continue
         if "." in name:  # a setting inside a group: composing checks it, but not whose group it is
-            elsewhere = name.split(".")[0] not in valid and _elsewhere(name.split(".")[0], command)
+            root = name.split(".")[0]
+            elsewhere = root not in valid and _elsewhere(root, command)
             if elsewhere:
                 raise elsewhere
             continue
@@ -508,23 +509,21 @@ def _built_unless_missing(cfg: Any) -> None:
             raise
 
 
-def _unchosen(command: Command, job: list[str], conf: Any) -> ConfigError | None:
+def _unchosen(command: Command, job: list[str], cfg: Any) -> ConfigError | None:
     """Settings given for a group no option of which is chosen (`sparsity.sparsity=0.7` in
     train-rec, dense by default; or a preset's `sparsity: {sparsity: 0.7}`): they would fill the
-    group's base class, which no code runs."""
-    from omegaconf import DictConfig, OmegaConf
+    group's base class, which no code runs. `cfg`: the composed job, or None where composing
+    failed on such settings (OmegaConf asserts)."""
+    from omegaconf import OmegaConf
 
     chosen = {o.lstrip("+~").partition("=")[0] for o in job if "." not in o.partition("=")[0]}
     for group in sorted(groups_of(command) - {PRESETS}):
-        if isinstance(conf, DictConfig):  # --cfg: composed, not built
-            name = OmegaConf.select(conf, f"{group}.name", default=None, throw_on_missing=False)
-        else:
-            name = getattr(getattr(conf, group, None), "name", None)
         given = [o for o in job if o.lstrip("+~").startswith(f"{group}.")]
-        if conf is not None and name != "?":
-            continue  # built: an option's class names itself, the group's base class is "?"
-        if conf is None and (not given or group in chosen):
-            continue  # not built (OmegaConf failed): the settings given without their group
+        if cfg is not None:  # an option names itself; the group's base class is "?"
+            if OmegaConf.select(cfg, f"{group}.name", default=None, throw_on_missing=False) != "?":
+                continue
+        elif not given or group in chosen:
+            continue
         setting = f"{given[0].lstrip('+~').partition('=')[0]} is set" if given else f"a preset sets {group} settings"
         options = sorted(options_for(command, group) or [])
         example = " ".join([f"{group}={options[0] if options else '<option>'}", *given[:1]])

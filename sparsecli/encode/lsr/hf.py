@@ -42,23 +42,21 @@ def _cached(name: str, revision: str | None) -> bool:
     return False
 
 
-# What makes a run use only the Hugging Face cache, per command (prune falls back to it by itself).
+# The setting that makes encode use only the Hugging Face cache, named in fixes; a command
+# without one (prune) passes offline=None: it falls back to the cache by itself.
 OFFLINE = "encoder.local_files_only=true"
-OFFLINE_AUTO = " (later runs offline use the Hugging Face cache)"
 
 
 def available(
-    name: str, options: LoadOptions, field: str = "encoder.model", offline: str = f" and then {OFFLINE}"
+    name: str, options: LoadOptions, field: str = "encoder.model", offline: str | None = OFFLINE
 ) -> LoadOptions:
     """The options to load `name` with. A local folder or a reachable hub: unchanged. An
     unreachable hub: the local cache (local_files_only), if it holds the model. Otherwise
-    an InputError naming the model, within HUB_TIMEOUT seconds. `offline`: how the command
-    uses the cache, for the fix."""
+    an InputError naming the model, within HUB_TIMEOUT seconds. `offline`: as OFFLINE."""
     if Path(name).expanduser().is_dir():
         return options
-    fix = (
-        f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access"
-        + offline
+    fix = f"pass {field}=<local folder with config.json, tokenizer and weights>, or run once with network access" + (
+        f" and then {offline}" if offline else " (later runs offline use the Hugging Face cache)"
     )
     check_local(name, field)
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -129,8 +127,8 @@ def _quiet() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def load_tokenizer(name: str, options: LoadOptions, field: str = "encoder model", offline: str = OFFLINE) -> Any:
-    """`offline`: the setting that uses only the local cache, for the fix (None: none to give)."""
+def load_tokenizer(name: str, options: LoadOptions, field: str = "encoder model", offline: str | None = OFFLINE) -> Any:
+    """`offline`: as OFFLINE."""
     from transformers import AutoTokenizer
 
     _quiet()
