@@ -146,3 +146,40 @@ def test_metadata_settings_that_cannot_work_are_one_line(sparse, tmp_path, extra
     folder = with_metadata(tmp_path / "rule")
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, *extra)
     assert result.exit_code != 0 and error_line(result).startswith(f"error: {where}"), error_line(result)
+
+
+def test_mean_pooling_is_the_running_mean_over_real_positions():
+    from sparsecli.recommend.models.m2trec import running_mean
+
+    states = torch.tensor([[[9.0], [1.0], [3.0], [8.0]], [[2.0], [4.0], [6.0], [1.0]]])
+    real = torch.tensor([[False, True, True, True], [True, True, True, True]])
+    assert running_mean(states, real)[..., 0].tolist() == [[0.0, 1.0, 2.0, 4.0], [2.0, 3.0, 4.0, 3.25]]
+
+
+def test_a_mean_pooled_user_is_scored_from_the_mean_it_was_trained_on():
+    """Ranking takes the session vector through last_hidden (eval, left-padded, trimmed); it
+    must be the last position of what the losses saw, whatever the padding."""
+    from sparsecli.recommend.models.config import M2TRecConfig
+    from sparsecli.recommend.models.features import encode
+
+    features = encode({"cat": ["a", "b", "c", "a", "b"]}, [], 5)
+    torch.manual_seed(0)
+    model = M2TRecConfig(dim=16, heads=1, layers=2, pool="mean").build(5, features).eval()
+    inputs = torch.tensor([[0, 0, 1, 4, 2], [3, 5, 1, 2, 4]])
+    with torch.no_grad():
+        states = model.encoder(inputs)
+        expected = torch.stack([states[0, 2:].mean(0), states[1].mean(0)])
+        assert torch.allclose(model.last_hidden(inputs), expected, atol=1e-6)
+        assert torch.equal(model.last_hidden(inputs), model.hidden(inputs)[:, -1])
+    last = M2TRecConfig(dim=16, heads=1, layers=2, pool="last").build(5, features).eval()
+    last.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(last.last_hidden(inputs), states[:, -1], atol=1e-6)
+
+
+def test_an_unknown_pooling_is_one_line(sparse, tmp_path):
+    from conftest import error_line
+
+    folder = with_metadata(tmp_path / "rule")
+    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, "model.pool=max")
+    assert result.exit_code != 0 and error_line(result).startswith("error: model.pool"), error_line(result)

@@ -153,12 +153,16 @@ class M2TRecConfig(ModelConfig):
     # fields whose value for the next item is also predicted (the paper's category levels): [] = none
     category_fields: List[str] = field(default_factory=list)
     lambda_category: float = 0.5  # weight of the category losses beside the next-item loss
+    # session vector: the "last" position's encoding (SASRec's), or the "mean" of those so far (the
+    # paper's average pooling), which scored lower on Diginetica and ml-100k (README)
+    pool: str = "last"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "dim", "layers", "heads")
         check(self.dim % self.heads == 0, "model.heads", f"must divide model.dim={self.dim}", "pass e.g. model.heads=2")
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
+        check(self.pool in ("mean", "last"), "model.pool", f"unknown pooling {self.pool!r}", "pass mean or last")
         check(self.lambda_category >= 0, "model.lambda_category", "must be >= 0", "pass e.g. 0.5 (0: single task)")
         extra = [f for f in self.category_fields if self.fields and f not in self.fields]
         check(not extra, "model.category_fields", f"{extra} are not among model.fields", "add them to model.fields")

@@ -6,8 +6,10 @@ free Session-based Recommendations", RecSys 2022).
   token_seq's values) are concatenated and projected to `dim`, f = Linear + LayerNorm. There
   is no per-item parameter, so the model's size does not grow with the catalogue and an item
   never seen in training gets the vector of what it is.
-- A causal Transformer (SASRec's blocks) reads the sequence of item vectors; the last position
-  is the session vector.
+- A causal Transformer (SASRec's blocks) reads the sequence of item vectors. The session
+  vector at each position is the mean of the encodings up to it (model.pool=mean, the paper's
+  average pooling, made causal so that every position takes a loss), or the encoding at it
+  (pool=last, as SASRec).
 - Heads: the next item, scored against every catalogue item's vector (the loss group's CE or
   sampled losses), and for each of `category_fields` the next item's value of that field
   (cross-entropy for one value, binary cross-entropy over the field's values for a token_seq
@@ -66,6 +68,13 @@ class ItemEncoder(nn.Module):
         return padded[inputs]
 
 
+def running_mean(states: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Each position's mean of `states` [B, L, d] over the real positions (bool [B, L]) up to
+    and including it: [B, L, d], 0 before the first real one."""
+    real = real.unsqueeze(-1).to(states.dtype)
+    return (states * real).cumsum(1) / real.cumsum(1).clamp(min=1)
+
+
 class M2TRec(NextItemModel):
     def __init__(self, n_items: int, config, features: ItemFeatures):
         super().__init__(n_items)
@@ -75,15 +84,19 @@ class M2TRec(NextItemModel):
             items=ItemEncoder(features, config.dim),
         )  # fmt: skip
         self.lambda_category = config.lambda_category
+        self.pool = config.pool
         self.heads_for = [features.names.index(name) for name in config.category_fields]
         self.multi = [features.multi[i] for i in self.heads_for]
         self.category_heads = nn.ModuleList(nn.Linear(config.dim, features.vocab[i]) for i in self.heads_for)
 
     def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(inputs)
+        states = self.encoder(inputs)
+        return running_mean(states, inputs != PAD) if self.pool == "mean" else states
 
     def last_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
-        return super().last_hidden(inputs) if self.training else self.encoder.last(inputs)
+        if self.pool == "mean" or self.training:
+            return super().last_hidden(inputs)
+        return self.encoder.last(inputs)
 
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         return self.encoder.items.all_items(), None
