@@ -1,5 +1,6 @@
 # sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | diginetica-convergence | ml-100k-meta | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
-# A failed command in `sparse ... | tail -n1` fails its recipe (the last stdout line is the run).
+# A failed command in `sparse ... | tail -n1` fails its recipe (the last stdout line is the run);
+# so would a producer cut off by `head` or `grep -q`, which recipes here therefore do not use.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
@@ -143,29 +144,33 @@ diginetica: install
 	    model.lambda_category=$$lambda seed=$$seed data_root=$(SHARED_DATA) || exit 1; \
 	done; done
 
-# M2TRec's convergence claim: multi-task (lambda_category=CONVERGENCE_LAMBDA) against single-task
-# (0), ten seeds each, 25 epochs without early stopping so the validation curves can be averaged
-# (300 validation sessions move the figure by single hits), one thread each (the thread count
-# changes float summation order, so the curves); scripts/convergence.py compares. The README's
-# sweep: CONVERGENCE_LAMBDA=0.25, 1, 2; CONVERGENCE_ARGS=model.pool=mean.
+# M2TRec's convergence claim: multi-task (lambda_category=CONVERGENCE_LAMBDA, one value) against
+# single-task (0), ten seeds each, 25 epochs without early stopping so the validation curves can
+# be averaged (300 validation sessions move the figure by single hits); scripts/convergence.py
+# compares. One thread each, as measured: the thread count changes float summation order, so the
+# curves, and is not part of the run key (runs made at another count are reused; add
+# CONVERGENCE_ARGS=runtime.force=true to remake them). The README's sweep: CONVERGENCE_LAMBDA=0.25,
+# 1, 2, and CONVERGENCE_ARGS=model.pool=mean.
 CONVERGENCE_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 CONVERGENCE_LAMBDA ?= 0.5
 CONVERGENCE_ARGS ?=
 diginetica-convergence: install
-	rm -f $(SPARSECLI_RUNS)/convergence-multi.txt $(SPARSECLI_RUNS)/convergence-single.txt
+	rm -f $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_LAMBDA).txt $(SPARSECLI_RUNS)/convergence-0.txt
 	for lambda in $(CONVERGENCE_LAMBDA) 0; do for seed in $(CONVERGENCE_SEEDS); do \
 	  $(SPARSE) train-rec data=diginetica model=m2trec model.category_fields=[categoryId] model.lambda_category=$$lambda \
 	    $(CONVERGENCE_ARGS) seed=$$seed trainer.max_epochs=25 trainer.patience=25 runtime.threads=1 data_root=$(SHARED_DATA) \
-	    | tail -n1 >> $(SPARSECLI_RUNS)/convergence-$$(test $$lambda = 0 && echo single || echo multi).txt || exit 1; \
+	    | tail -n1 >> $(SPARSECLI_RUNS)/convergence-$$lambda.txt || exit 1; \
 	done; done
-	$(BIN)/python scripts/convergence.py --faster $$(cat $(SPARSECLI_RUNS)/convergence-multi.txt) \
-	  --baseline $$(cat $(SPARSECLI_RUNS)/convergence-single.txt)
+	$(BIN)/python scripts/convergence.py --faster $$(cat $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_LAMBDA).txt) \
+	  --baseline $$(cat $(SPARSECLI_RUNS)/convergence-0.txt)
 
 # The same on ml-100k, items made of their genres and release year, then also of their title's words (20 epochs each).
+# M2TREC_ARGS reach the three M2TRec runs only (the README's: model.pool=mean).
+M2TREC_ARGS ?=
 ml-100k-meta: install
-	for args in "model=sasrec" "model=m2trec model.fields=[class,release_year] model.category_fields=[class]" \
-	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0" \
-	    "model=m2trec model.fields=[class,release_year,movie_title] model.category_fields=[class]"; do \
+	for args in "model=sasrec" "model=m2trec model.fields=[class,release_year] model.category_fields=[class] $(M2TREC_ARGS)" \
+	    "model=m2trec model.fields=[class,release_year] model.category_fields=[class] model.lambda_category=0 $(M2TREC_ARGS)" \
+	    "model=m2trec model.fields=[class,release_year,movie_title] model.category_fields=[class] $(M2TREC_ARGS)"; do \
 	  $(SPARSE) train-rec data=ml-100k $$args trainer.max_epochs=20 data_root=$(SHARED_DATA) || exit 1; \
 	done
 

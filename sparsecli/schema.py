@@ -123,7 +123,9 @@ class Backend(Enum):
 
 @dataclass
 class RuntimeConfig:
-    """How a run executes; never part of the run key, since it does not change results."""
+    """How a run executes; never part of the run key. Where torch sums floats (learned
+    encoders, train-rec) the bytes follow the thread count, the same at the same count; a run
+    made at another count is reused unless runtime.force=true."""
 
     force: bool = False  # recompute even when the run directory is complete
     threads: int = 0  # 0 = all cores (shared out among workers)

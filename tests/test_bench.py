@@ -8,6 +8,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_search import fastest_at, frontier_latency_at  # noqa: E402
 from convergence import Curve, mean_curve, ratio, reach  # noqa: E402
+from ties import tie_figures  # noqa: E402
 
 
 def point(accuracy, latency):
@@ -39,3 +40,19 @@ def test_mean_curves_average_epoch_by_epoch_up_to_the_shortest_run():
         [Curve(0, "NDCG@10", [5, 10, 15], [0.1, 0.2, 0.4]), Curve(1, "NDCG@10", [5, 10], [0.3, 0.4])]
     )
     assert steps == [5, 10] and [round(v, 6) for v in values] == [0.2, 0.3]
+
+
+def test_tie_rules_rank_the_target_last_on_average_or_first_among_its_ties():
+    import math
+
+    import numpy as np
+
+    # k=3: alone at 1; one above and two tied (ranks 2..4); removed by the history mask; far down
+    figures = tie_figures(np.array([0, 1, 0, 5]), np.array([1, 3, 0, 2]), 3)
+    at = lambda rank: 1 / math.log2(rank + 1)  # noqa: E731
+    assert figures.ndcg_pessimistic.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert np.allclose(figures.ndcg_expected, [1.0, (at(2) + at(3)) / 3, 0.0, 0.0], rtol=0, atol=1e-15)
+    assert figures.ndcg_optimistic.tolist() == [1.0, at(2), 0.0, 0.0]
+    assert figures.hr_pessimistic.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert figures.hr_expected.tolist() == [1.0, 2 / 3, 0.0, 0.0]
+    assert figures.hr_optimistic.tolist() == [1.0, 1.0, 0.0, 0.0]

@@ -138,6 +138,7 @@ def test_a_path_field_that_is_not_there_is_one_line(sparse, tmp_path):
     [
         (["model.fields=[nope]", "model.category_fields=[]"], "model.fields"),
         (["model.category_fields=[cat]", "model.fields=[shelf]"], "model.category_fields"),
+        (["model.pool=max"], "model.pool"),
     ],
 )
 def test_metadata_settings_that_cannot_work_are_one_line(sparse, tmp_path, extra, where):
@@ -156,30 +157,44 @@ def test_mean_pooling_is_the_running_mean_over_real_positions():
     assert running_mean(states, real)[..., 0].tolist() == [[0.0, 1.0, 2.0, 4.0], [2.0, 3.0, 4.0, 3.25]]
 
 
-def test_a_mean_pooled_user_is_scored_from_the_mean_it_was_trained_on():
-    """Ranking takes the session vector through last_hidden (eval, left-padded, trimmed); it
-    must be the last position of what the losses saw, whatever the padding."""
+@pytest.mark.parametrize("pool", ["mean", "last"])
+def test_a_user_is_scored_from_what_the_losses_saw_at_the_last_position(pool):
+    """Ranking takes the session vector through user_vectors (eval, trimmed to the longest
+    history); it must be the training path's last position at full width, for histories of one
+    item, shorter than max_len and longer (cut to the last max_len)."""
+    import numpy as np
+
+    from sparsecli.recommend.data.types import Sequences
+    from sparsecli.recommend.models.base import left_padded
     from sparsecli.recommend.models.config import M2TRecConfig
     from sparsecli.recommend.models.features import encode
 
-    features = encode({"cat": ["a", "b", "c", "a", "b"]}, [], 5)
+    features = encode({"cat": ["a", "b", "c", "a", "b", "d"]}, [], 6)
     torch.manual_seed(0)
-    model = M2TRecConfig(dim=16, heads=1, layers=2, pool="mean").build(5, features).eval()
-    inputs = torch.tensor([[0, 0, 1, 4, 2], [3, 5, 1, 2, 4]])
+    model = M2TRecConfig(dim=16, heads=1, layers=2, max_len=6, dropout=0.0, pool=pool).build(6, features)
+    histories = [[3], [0, 4, 2], [5, 1, 0, 2, 3, 4, 1, 5, 2]]
+    seqs = Sequences(np.cumsum([0] + [len(h) for h in histories]), np.concatenate(histories).astype(np.int32), None)
+    rows = np.arange(3)
     with torch.no_grad():
-        states = model.encoder(inputs)
-        expected = torch.stack([states[0, 2:].mean(0), states[1].mean(0)])
-        assert torch.allclose(model.last_hidden(inputs), expected, atol=1e-6)
-        assert torch.equal(model.last_hidden(inputs), model.hidden(inputs)[:, -1])
-    last = M2TRecConfig(dim=16, heads=1, layers=2, pool="last").build(5, features).eval()
-    last.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        assert torch.allclose(last.last_hidden(inputs), states[:, -1], atol=1e-6)
+        trained = model.train().hidden(left_padded(seqs, rows, 6))[:, -1]
+        scored = model.eval().user_vectors(seqs, rows)
+        for only in rows:  # a batch of one is trimmed to its own length
+            assert torch.allclose(model.user_vectors(seqs, rows[only : only + 1])[0], trained[only], atol=1e-6)
+    assert torch.allclose(scored, trained, atol=1e-6)
+    if pool == "mean":  # the one-item history's session vector is that item's own encoding
+        with torch.no_grad():
+            assert torch.allclose(trained[0], model.encoder(torch.tensor([[4]]))[0, 0], atol=1e-6)
 
 
-def test_an_unknown_pooling_is_one_line(sparse, tmp_path):
+def test_a_mean_pooled_model_reloads_and_ranks_the_same(sparse, tmp_path):
     from conftest import error_line
 
     folder = with_metadata(tmp_path / "rule")
-    result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, "model.pool=max")
-    assert result.exit_code != 0 and error_line(result).startswith("error: model.pool"), error_line(result)
+    trained = run(sparse, folder, "model.pool=mean", "trainer.max_epochs=3")
+    assert json.loads((trained / "model.json").read_text())["model"]["pool"] == "mean"
+    again = run(sparse, folder, "model.pool=mean", f"init={trained}", "trainer.max_epochs=0")
+    assert (again / "test/run.trec.gz").read_bytes() == (trained / "test/run.trec.gz").read_bytes()
+    refused = sparse(
+        "train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, f"init={trained}"
+    )
+    assert error_line(refused).startswith("error: init"), error_line(refused)  # trained with mean, not the default

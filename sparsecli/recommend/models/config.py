@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
-from sparsecli.schema import check, option
+from sparsecli.schema import check, late_field, option
 
 
 def _positive(config, *names: str) -> None:
@@ -153,9 +153,9 @@ class M2TRecConfig(ModelConfig):
     # fields whose value for the next item is also predicted (the paper's category levels): [] = none
     category_fields: List[str] = field(default_factory=list)
     lambda_category: float = 0.5  # weight of the category losses beside the next-item loss
-    # session vector: the "last" position's encoding (SASRec's), or the "mean" of those so far (the
-    # paper's average pooling), which scored lower on Diginetica and ml-100k (README)
-    pool: str = "last"
+    # session vector: the "last" position's encoding (SASRec's; README: the higher figures here), or
+    # the "mean" of those so far (the paper's average pooling)
+    pool: str = late_field("last")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,9 +7,9 @@ free Session-based Recommendations", RecSys 2022).
   is no per-item parameter, so the model's size does not grow with the catalogue and an item
   never seen in training gets the vector of what it is.
 - A causal Transformer (SASRec's blocks) reads the sequence of item vectors. The session
-  vector at each position is the mean of the encodings up to it (model.pool=mean, the paper's
-  average pooling, made causal so that every position takes a loss), or the encoding at it
-  (pool=last, as SASRec).
+  vector at each position is the encoding at it (model.pool=last, as SASRec), or the mean of
+  the encodings up to it (pool=mean, the paper's average pooling, made causal so that every
+  position takes a loss).
 - Heads: the next item, scored against every catalogue item's vector (the loss group's CE or
   sampled losses), and for each of `category_fields` the next item's value of that field
   (cross-entropy for one value, binary cross-entropy over the field's values for a token_seq
@@ -69,8 +69,8 @@ class ItemEncoder(nn.Module):
 
 
 def running_mean(states: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Each position's mean of `states` [B, L, d] over the real positions (bool [B, L]) up to
-    and including it: [B, L, d], 0 before the first real one."""
+    """Each position's mean of `states` (float [B, L, d]) over the real positions (bool [B, L])
+    up to and including it: float [B, L, d], 0 before the first real one."""
     real = real.unsqueeze(-1).to(states.dtype)
     return (states * real).cumsum(1) / real.cumsum(1).clamp(min=1)
 
@@ -94,7 +94,7 @@ class M2TRec(NextItemModel):
         return running_mean(states, inputs != PAD) if self.pool == "mean" else states
 
     def last_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.pool == "mean" or self.training:
+        if self.pool == "mean" or self.training:  # a mean needs every position's encoding
             return super().last_hidden(inputs)
         return self.encoder.last(inputs)
 
