@@ -90,7 +90,13 @@ def main() -> int:
     if not (args.run / "DONE.json").is_file() or not (args.run / "model.json").is_file():
         print(f"error: {args.run}: not a finished train-rec run; pass the directory it printed", file=sys.stderr)
         return 2
-    greater, tied = rescore(args.run, args.split)
+    from sparsecli.errors import SparseError
+
+    try:
+        greater, tied = rescore(args.run, args.split)
+    except SparseError as err:  # the data moved, or the saved model does not load
+        print(f"error: {err.line()}", file=sys.stderr)
+        return 2
     figures = tie_figures(greater, tied, args.k)
     print(f"{args.run.name} {args.split}: {len(tied)} targets, mean tie group {tied[tied > 0].mean():.2f}")
     for rule in ("pessimistic", "expected", "optimistic"):
