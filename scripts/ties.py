@@ -53,52 +53,68 @@ def tie_figures(greater: np.ndarray, tied: np.ndarray, k: int) -> TieFigures:
 
 
 def rescore(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(greater, tied) for every target of `split`, from the run's saved model and data."""
+    """(greater, tied) for every target of `split`, from the run's saved model and data, scored
+    as the CPU evaluator scores them (its batches, its products). Raises SparseError."""
     import torch
     import yaml
     from omegaconf import OmegaConf
 
     import sparsecli.recommend.models.config  # noqa: F401  (registers the model options)
+    from sparsecli.errors import InputError
     from sparsecli.recommend import data as rec_data
     from sparsecli.recommend import ranking, saved
     from sparsecli.recommend.data.config import RecDataConfig
+    from sparsecli.runs.rundir import finished_run
 
+    done = finished_run(str(run), "run")
+    if done.get("command") != "train-rec" or not (run / ".hydra" / "config.yaml").is_file():
+        raise InputError(
+            f"{run} is a {done.get('command', 'sparse')} run, not a train-rec one with its config",
+            where="run",
+            fix="pass a train-rec run; rank a pruned model first with `sparse train-rec init=<run> trainer.max_epochs=0`",
+        )
     config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
     data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
     targets = getattr(rec_data.load(data_config, config.get("data_root")).split, split)
-    scorer = saved.load(str(run), "run").model.scorer()
-    greater, tied = [], []
-    with torch.no_grad():
-        for start in range(0, len(targets.targets), 256):
-            rows = np.arange(start, min(start + 256, len(targets.targets)))
-            scores = scorer.scores(targets.inputs, rows)
-            if config["rank"]["mask_history"]:
-                scores = ranking.masked_history(scores, targets.inputs, rows)
-            mine = scores[torch.arange(len(rows)), torch.from_numpy(targets.targets[rows].astype(np.int64))]
-            finite = torch.isfinite(mine)
-            greater.append(((scores > mine[:, None]).sum(1) * finite).numpy())
-            tied.append(((scores == mine[:, None]).sum(1) * finite).numpy())
-    return np.concatenate(greater), np.concatenate(tied)
+    scores_of = ranking.cpu_scores(saved.load(str(run), "run").model.scorer())
+    greater = np.zeros(len(targets.targets), dtype=np.int64)
+    tied = np.zeros(len(targets.targets), dtype=np.int64)
+    torch.set_num_threads(1)  # as the evaluator's own threads run
+    for rows in ranking.length_batches(targets, int(config["rank"]["batch_size"])):
+        block = scores_of(targets.inputs, rows)
+        if config["rank"]["mask_history"]:
+            at, cols = targets.inputs.coo(rows)
+            block[at, cols] = -np.inf
+        mine = block[np.arange(len(rows)), targets.targets[rows]]
+        finite = np.isfinite(mine)
+        greater[rows] = (block > mine[:, None]).sum(1) * finite
+        tied[rows] = (block == mine[:, None]).sum(1) * finite
+    return greater, tied
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a finished train-rec run directory")
     parser.add_argument("--split", choices=["valid", "test"], default="test")
-    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--k", type=int, default=20, help="the cutoff, >= 1")
     args = parser.parse_args()
-    if not (args.run / "DONE.json").is_file() or not (args.run / "model.json").is_file():
-        print(f"error: {args.run}: not a finished train-rec run; pass the directory it printed", file=sys.stderr)
+    if args.k < 1:
+        print(f"error: --k: {args.k} is not a cutoff; pass --k 1 or more", file=sys.stderr)
+        return 2
+    if not args.run.is_dir() or not (args.run / "model.json").is_file():
+        print(f"error: {args.run}: not a train-rec run; pass the directory `sparse train-rec` printed", file=sys.stderr)
         return 2
     from sparsecli.errors import SparseError
 
     try:
         greater, tied = rescore(args.run, args.split)
-    except SparseError as err:  # the data moved, or the saved model does not load
+    except SparseError as err:  # unfinished or changed, another command's run, the data moved
         print(f"error: {err.line()}", file=sys.stderr)
-        return 2
+        return err.exit_code
     figures = tie_figures(greater, tied, args.k)
-    print(f"{args.run.name} {args.split}: {len(tied)} targets, mean tie group {tied[tied > 0].mean():.2f}")
+    scored = tied > 0
+    group = f"mean tie group {tied[scored].mean():.2f}" if scored.any() else "every target masked by its history"
+    print(f"{args.run.name} {args.split}: {len(tied)} targets, {group}")
     for rule in ("pessimistic", "expected", "optimistic"):
         ndcg, hr = getattr(figures, f"ndcg_{rule}").mean(), getattr(figures, f"hr_{rule}").mean()
         print(f"  {rule:12} NDCG@{args.k} {ndcg:.4f}  HR@{args.k} {hr:.4f}")

@@ -198,3 +198,37 @@ def test_a_mean_pooled_model_reloads_and_ranks_the_same(sparse, tmp_path):
         "train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, f"init={trained}"
     )
     assert error_line(refused).startswith("error: init"), error_line(refused)  # trained with mean, not the default
+
+
+@pytest.mark.parametrize("pool", ["last", "mean"])
+def test_items_made_of_the_same_metadata_tie_exactly_in_the_evaluator(sparse, tmp_path, pool):
+    """Every item made of one value: every score ties, so every target ranks last (pessimistic
+    ties) and every figure is exactly 0. A product over repeated rows used to round them apart."""
+    folder = rule_data(tmp_path / "same")
+    rows = [f"i{i}\tx\ts0" for i in range(N_ITEMS)]
+    (folder / "rule.item").write_text("item_id:token\tcat:token\tshelf:token\n" + "\n".join(rows) + "\n")
+    trained = run(
+        sparse, folder, f"model.pool={pool}", "model.dim=64", "trainer.max_epochs=2", "rank.mask_history=false"
+    )
+    results = json.loads((trained / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        assert results[split]["HR@10"] == 0.0 and results[split]["NDCG@10"] == 0.0
+        last = pytest.approx(1 / N_ITEMS, abs=1e-15)  # the target ranks 20th of 20
+        assert results[split]["HR@20"] == 1.0 and results[split]["MRR@20"] == last
+    if pool == "last":  # scripts/ties.py rescores the run as the evaluator does, under each tie rule
+        import math
+        import subprocess
+        import sys
+
+        from conftest import ROOT
+
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "ties.py"), str(trained), "--k", "20"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()  # fmt: skip
+        at = lambda rank: 1 / math.log2(rank + 1)  # noqa: E731
+        expected = sum(at(r) for r in range(1, N_ITEMS + 1)) / N_ITEMS
+        assert out[0].endswith("mean tie group 20.00")
+        assert out[1].split() == ["pessimistic", "NDCG@20", f"{at(20):.4f}", "HR@20", "1.0000"]
+        assert out[2].split() == ["expected", "NDCG@20", f"{expected:.4f}", "HR@20", "1.0000"]
+        assert out[3].split() == ["optimistic", "NDCG@20", "1.0000", "HR@20", "1.0000"]

@@ -94,14 +94,45 @@ def full_ranking(
     ranks = np.zeros(m, dtype=np.int64)
     items = np.full((m, config.top), -1, dtype=np.int32)
     scores_out = np.zeros((m, config.top), dtype=np.float32)
-    by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")
-    batches = [np.sort(by_length[s : s + config.batch_size]) for s in range(0, m, config.batch_size)]
+    batches = length_batches(targets, config.batch_size)
     if kernel if kernel is not None else device.type == "cpu":
         _rank_on_cpu(scorer, targets, n_items, config, batches, progress, (ranks, items, scores_out))
     else:
         _rank_on_device(scorer, targets, config, device, batches, progress, (ranks, items, scores_out))
     masked = int(history_hits(targets.inputs, targets.targets).sum()) if config.mask_history else 0
     return Ranked(ranks, items, scores_out, masked)
+
+
+def length_batches(targets: Targets, batch_size: int) -> list[np.ndarray]:
+    """The users of `targets` in batches grouped by history length (int64 row numbers, sorted
+    within a batch). A user's vector can differ in the last float bit with the batch's padded
+    width, so whatever must reproduce the evaluator's scores batches this way."""
+    by_length = np.argsort(np.diff(targets.inputs.indptr), kind="stable")
+    return [np.sort(by_length[s : s + batch_size]) for s in range(0, len(targets.targets), batch_size)]
+
+
+def cpu_scores(scorer: Scorer) -> Callable[[Sequences, np.ndarray], np.ndarray]:
+    """The CPU evaluator's scores of a batch: float32 [len(rows), n_items] as a new array, user
+    vectors from torch and their product with the item matrix from numpy's BLAS."""
+    items_t = None
+    if scorer.weights is not None:
+        items_t = np.ascontiguousarray(scorer.weights.detach().float().cpu().numpy().T)
+    bias = None if scorer.bias is None else scorer.bias.detach().float().cpu().numpy()
+    columns = None if scorer.columns is None else scorer.columns.cpu().numpy()
+
+    def scores(inputs: Sequences, rows: np.ndarray) -> np.ndarray:
+        with torch.no_grad():  # grad mode is per thread
+            users = scorer.users(inputs, rows).detach().float().cpu()
+        if items_t is None:
+            return np.ascontiguousarray(users.numpy())
+        block = users.numpy() @ items_t
+        if columns is not None:
+            block = block[:, columns]
+        if bias is not None:
+            block += bias
+        return block
+
+    return scores
 
 
 def _rank_on_cpu(scorer: Scorer, targets: Targets, n_items: int, config: RankingConfig, batches, progress, out) -> None:
@@ -120,20 +151,10 @@ def _rank_on_cpu(scorer: Scorer, targets: Targets, n_items: int, config: Ranking
     else:
         indptr, history = np.zeros(len(inputs.indptr), dtype=np.int64), np.zeros(0, dtype=np.int64)
     target = targets.targets.astype(np.int64)
-    items_t = None
-    if scorer.weights is not None:
-        items_t = np.ascontiguousarray(scorer.weights.detach().float().cpu().numpy().T)
-    bias = None if scorer.bias is None else scorer.bias.detach().float().cpu().numpy()
+    scores = cpu_scores(scorer)
 
     def run(rows: np.ndarray) -> int:
-        with torch.no_grad():  # grad mode is per thread
-            users = scorer.users(inputs, rows).detach().float().cpu()
-        if items_t is None:
-            block = np.ascontiguousarray(users.numpy())
-        else:
-            block = users.numpy() @ items_t
-            if bias is not None:
-                block += bias
+        block = scores(inputs, rows)
         if block.shape[1] != n_items:  # the kernel indexes rows by item number unchecked
             raise ValueError(f"the model scored {block.shape[1]} items, the data has {n_items}")
         rank_block(block, rows.astype(np.int64), indptr, history, target, config.top, *out)

@@ -49,16 +49,26 @@ class Scorer(NamedTuple):
     users(seqs, rows) -> float [len(rows), d], user vectors; with `weights` (float
     [n_items, d]) and `bias` ([n_items] or None) a user's scores are users @ weights.T + bias.
     Without weights, users(...) gives the scores themselves, float [len(rows), n_items], as a
-    new tensor the ranking may overwrite."""
+    new tensor the ranking may overwrite.
+
+    columns (int64 [n_items] or None): where items share vectors (M2TRec's items made of the
+    same metadata), `weights` holds each distinct vector once and item i scores with row
+    columns[i]: (users @ weights.T)[:, columns] + bias. Items sharing a vector then tie
+    exactly; a product over repeated rows can round them apart by a float step or two."""
 
     users: Callable[[Sequences, np.ndarray], torch.Tensor]
     weights: Optional[torch.Tensor] = None
     bias: Optional[torch.Tensor] = None
+    columns: Optional[torch.Tensor] = None
 
     def scores(self, seqs: Sequences, rows: np.ndarray) -> torch.Tensor:
         """float32 [len(rows), n_items], a new tensor."""
         out = self.users(seqs, rows)
-        return out.float() if self.weights is None else item_scores(out, self.weights, self.bias)
+        if self.weights is None:
+            return out.float()
+        if self.columns is None:
+            return item_scores(out, self.weights, self.bias)
+        return item_scores(out, self.weights, None)[:, self.columns] + (0 if self.bias is None else self.bias.float())
 
 
 class RecModel(nn.Module):

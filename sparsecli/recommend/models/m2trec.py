@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from sparsecli.recommend.models.base import PAD, NextItemModel
+from sparsecli.recommend.models.base import PAD, NextItemModel, Scorer
 from sparsecli.recommend.models.features import ItemFeatures, field_mean
 from sparsecli.recommend.models.sasrec import Transformer
 
@@ -49,10 +49,10 @@ class ItemEncoder(nn.Module):
     def table(self, index: int) -> torch.Tensor:
         return getattr(self, f"table_{index}")
 
-    def all_items(self) -> torch.Tensor:
-        """float [n_items, dim]: every catalogue item's vector. Computed once per distinct
-        metadata row and gathered, so items made of the same metadata get bit-identical
-        vectors (a batched product can round identical rows differently) and tie exactly."""
+    def distinct(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(float [n_distinct, dim], int64 [n_items]): one vector per distinct metadata row, and
+        the row each item is made of. Items made of the same metadata share one vector, bit for
+        bit (a batched product can round identical rows differently)."""
         tables = [self.table(index) for index in range(len(self.values))]
         rows, inverse = torch.unique(torch.cat(tables, dim=1), dim=0, return_inverse=True)
         parts, start = [], 0
@@ -60,7 +60,12 @@ class ItemEncoder(nn.Module):
             distinct = rows[:, start : start + table.shape[1]]
             start += table.shape[1]
             parts.append(field_mean(embedding, distinct))
-        return self.norm(self.project(torch.cat(parts, dim=-1)))[inverse]
+        return self.norm(self.project(torch.cat(parts, dim=-1))), inverse
+
+    def all_items(self) -> torch.Tensor:
+        """float [n_items, dim]: every catalogue item's vector."""
+        vectors, inverse = self.distinct()
+        return vectors[inverse]
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         vectors = self.all_items()
@@ -100,6 +105,11 @@ class M2TRec(NextItemModel):
 
     def output_weights(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         return self.encoder.items.all_items(), None
+
+    def scorer(self) -> Scorer:
+        """Scores each distinct item vector once: items made of the same metadata tie exactly."""
+        vectors, inverse = self.encoder.items.distinct()
+        return Scorer(self.user_vectors, vectors, None, inverse)
 
     def auxiliary_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> Optional[torch.Tensor]:
         """lambda_category * sum over category fields of the next item's field loss, from the
