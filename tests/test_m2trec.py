@@ -198,6 +198,9 @@ def test_a_mean_pooled_model_reloads_and_ranks_the_same(sparse, tmp_path):
         "train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS, f"init={trained}"
     )
     assert error_line(refused).startswith("error: init"), error_line(refused)  # trained with mean, not the default
+    assert "model.pool=mean there, last here" in error_line(refused)
+    other = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, f"init={trained}")
+    assert "model.name=m2trec there, sasrec here" in error_line(other), error_line(other)
 
 
 @pytest.mark.parametrize("pool", ["last", "mean"])

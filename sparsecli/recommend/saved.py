@@ -123,10 +123,15 @@ def items(folder: str) -> list[str]:
 def check_fits(saved: Saved, folder: str, config, catalogue: list, field: str) -> None:
     """Refuse a saved model (from `folder`) whose settings or item catalogue (ids by item
     number) differ from this run's (ConfigError)."""
-    from sparsecli.errors import ConfigError
-    from sparsecli.schema import as_dict
+    from dataclasses import fields
 
-    ours, theirs = as_dict(config), as_dict(saved.config)
+    from sparsecli.errors import ConfigError
+
+    # every field, late ones at their default too (model.json leaves those out); another
+    # model altogether is named alone
+    ours, theirs = ({f.name: getattr(c, f.name) for f in fields(c)} for c in (config, saved.config))
+    if type(config) is not type(saved.config):
+        ours, theirs = {"name": ours.get("name")}, {"name": theirs.get("name")}
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     if differ:
         raise ConfigError(
