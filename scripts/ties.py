@@ -82,9 +82,8 @@ def rescore(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     torch.set_num_threads(1)  # as the evaluator's own threads run
     for rows in ranking.length_batches(targets, int(config["rank"]["batch_size"])):
         block = scores_of(targets.inputs, rows)
-        if config["rank"]["mask_history"]:
-            at, cols = targets.inputs.coo(rows)
-            block[at, cols] = -np.inf
+        if config["rank"]["mask_history"]:  # in place, through a tensor sharing the array
+            ranking.masked_history(torch.from_numpy(block), targets.inputs, rows)
         mine = block[np.arange(len(rows)), targets.targets[rows]]
         finite = np.isfinite(mine)
         greater[rows] = (block > mine[:, None]).sum(1) * finite
