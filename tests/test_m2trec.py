@@ -139,6 +139,8 @@ def test_a_path_field_that_is_not_there_is_one_line(sparse, tmp_path):
         (["model.fields=[nope]", "model.category_fields=[]"], "model.fields"),
         (["model.category_fields=[cat]", "model.fields=[shelf]"], "model.category_fields"),
         (["model.pool=max"], "model.pool"),
+        (["model.fields=[cat,cat]", "model.category_fields=[]"], "model.fields"),
+        (["model.category_fields=[shelf,shelf]"], "model.category_fields"),
     ],
 )
 def test_metadata_settings_that_cannot_work_are_one_line(sparse, tmp_path, extra, where):
@@ -235,3 +237,38 @@ def test_items_made_of_the_same_metadata_tie_exactly_in_the_evaluator(sparse, tm
         assert out[1].split() == ["pessimistic", "NDCG@20", f"{at(20):.4f}", "HR@20", "1.0000"]
         assert out[2].split() == ["expected", "NDCG@20", f"{expected:.4f}", "HR@20", "1.0000"]
         assert out[3].split() == ["optimistic", "NDCG@20", "1.0000", "HR@20", "1.0000"]
+
+
+def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
+    """A float field would make every distinct number a token (an item ID in disguise), and a
+    .item file holding only its id column gives no field to build items from."""
+    from conftest import error_line
+
+    folder = with_metadata(tmp_path / "rule")
+    rows = [f"i{i}\t{i / 3:.3f}" for i in range(N_ITEMS + 1)]
+    (folder / "rule.item").write_text("item_id:token\tprice:float\n" + "\n".join(rows) + "\n")
+    args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS)
+    price = sparse(*args, "model.fields=[price]", "model.category_fields=[]")
+    assert error_line(price) == (
+        "error: model.fields: metadata field 'price' holds numbers (float, float_seq); items are made of tokens; "
+        "leave it out (name the token fields in model.fields=[...]), or declare it a token when it is a category"
+    )
+    (folder / "rule.item").write_text("item_id:token\n" + "".join(f"i{i}\n" for i in range(N_ITEMS + 1)))
+    bare = sparse(*args, "model.fields=[]", "model.category_fields=[]")
+    assert error_line(bare).startswith("error: data: the data has no item metadata fields (a .item file with only")
+
+
+def test_an_atomic_item_file_named_as_the_metadata_file_is_read_as_atomic(sparse, tmp_path):
+    """data.item_meta.file=<x>.item reads RecBole's typed header, whatever data.item_meta.sep is,
+    and ranks exactly as the same file found beside the .inter."""
+    from conftest import error_line
+
+    folder = with_metadata(tmp_path / "rule")
+    beside = run(sparse, folder)
+    (folder / "rule.item").rename(folder / "meta.item")
+    named = run(sparse, folder, "data.item_meta.file=meta.item")
+    assert (named / "metrics.json").read_bytes() == (beside / "metrics.json").read_bytes()
+    args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS)
+    assert error_line(sparse(*args, "data.item_meta.file=meta.item", "data.item_meta.fields=[cat,nope]")) == (
+        f"error: {folder / 'meta.item'}:1: no column 'nope' (columns: item_id, cat, shelf); fix data.item_meta.fields"
+    )

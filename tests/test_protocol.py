@@ -551,6 +551,26 @@ def test_meta_records_threads_used_peak_memory_and_every_attempt(sparse, runs):
     assert [a["status"] for a in meta["attempts"]] == ["complete", "complete"]
 
 
+def test_hydra_record_is_the_computing_attempts_and_a_cache_hit_leaves_it(sparse, runs):
+    """.hydra/ tells how the artifacts were made: a cache hit with settings outside the key
+    (threads) must not rewrite it; a forced recompute does."""
+    import yaml
+
+    encoded = sparse(*TINY_ENCODE)
+    first = sparse("index", f"encode_run={encoded.run_dir}", "runtime.threads=1")
+    record = first.run_dir / ".hydra"
+    written = {name: (record / name).read_bytes() for name in ("config.yaml", "hydra.yaml", "overrides.yaml")}
+    assert yaml.safe_load(written["config.yaml"])["runtime"]["threads"] == 1
+    assert yaml.safe_load(written["overrides.yaml"]) == [f"encode_run={encoded.run_dir}", "runtime.threads=1"]
+    assert yaml.safe_load(written["hydra.yaml"])["hydra"]["job"]["name"] == "index"
+    hit = sparse("index", f"encode_run={encoded.run_dir}", "runtime.threads=2")
+    assert hit.run_dir == first.run_dir and "cache hit" in hit.stderr
+    assert {name: (record / name).read_bytes() for name in written} == written
+    forced = sparse("index", f"encode_run={encoded.run_dir}", "runtime.threads=2", "runtime.force=true")
+    assert yaml.safe_load((record / "config.yaml").read_text())["runtime"]["threads"] == 2 and forced.exit_code == 0
+    assert not list(record.glob(".*tmp-*"))
+
+
 # --------------------------------------------------------------------------- 10. --version
 
 

@@ -308,6 +308,20 @@ def test_metadata_for_an_unknown_item_names_its_line(sparse, tmp_path):
     )
 
 
+def test_two_metadata_rows_for_one_item_that_disagree_name_the_second(sparse, tmp_path):
+    folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\nu1\ta\nu1\tb\nu1\tc\n", "toy.inter")
+    args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=toy.inter", "model=popularity")
+    (folder / "toy.item").write_text("item_id:token\tgenre:token_seq\na\tx y\nb\tq\na\tx y\n")
+    assert sparse(*args).exit_code == 0  # the same row twice says nothing new
+    (folder / "toy.item").write_text("item_id:token\tgenre:token_seq\na\tx y\nb\tq\na\tx\n")
+    result = sparse(*args)
+    assert result.exit_code == 3
+    assert error_line(result) == (
+        f"error: {folder / 'toy.item'}:4: item 'a' has a second metadata row, with another genre than line 2; "
+        "keep one row per item"
+    )
+
+
 def test_a_ragged_row_names_its_line(sparse, tmp_path):
     folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\ttimestamp:float\nu1\ta\t1\nu1\tb\n")
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")

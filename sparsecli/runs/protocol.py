@@ -135,6 +135,7 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         if cached:
             log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
         else:
+            _record_config(run.path, cfg, hydra_cfg)
             run.begin(
                 provenance.collect(
                     seed=conf.seed,
@@ -177,6 +178,23 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         raise SystemExit(FAILED) from None
     print(run.path, flush=True)
     return str(run.path)
+
+
+def _record_config(path: Path, cfg: Any, hydra_cfg: Any) -> None:
+    """Hydra's .hydra/ record (config.yaml, hydra.yaml, overrides.yaml, as Hydra's run_job
+    writes them), written here only by the attempt that computes the run."""
+    from omegaconf import OmegaConf
+
+    from sparsecli.io.files import atomic_write_text
+
+    folder = path / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in (
+        ("config.yaml", cfg),
+        ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+        ("overrides.yaml", hydra_cfg.overrides.task),
+    ):
+        atomic_write_text(folder / name, OmegaConf.to_yaml(value))
 
 
 def _prepared(command: Command, cfg: Any, ranks: world.World) -> Any:

@@ -228,10 +228,20 @@ def _atomic(path: Path, data: RecDataConfig) -> Interactions:
     return _interactions(users, items, time, ratings, str(path))
 
 
-def _atomic_meta(path: Path, item_field: str) -> tuple[list[str], dict, list[int]]:
+def _atomic_meta(
+    path: Path, item_field: str, setting: str = "data.columns.item", keep: Sequence[str] = ()
+) -> tuple[list[str], dict, list[int]]:
+    """(item tokens, {field: values}, line numbers) of a `.item` file: `keep`'s fields, or all."""
     header = atomic.read_header(path)
-    atomic.require(header, path, item_field, ("token",), "data.columns.item")
-    fields = [f for f in header if f != item_field]
+    atomic.require(header, path, item_field, ("token",), setting)
+    fields = list(keep) or [f for f in header if f != item_field]
+    missing = [f for f in fields if f not in header]
+    if missing:
+        raise InputError(
+            f"no column {missing[0]!r} (columns: {', '.join(header)})",
+            where=f"{path}:1",
+            fix="fix data.item_meta.fields",
+        )
     items, lines, values = [], [], {f: [] for f in fields}
     for number, row in atomic.read_rows(path, header, [item_field, *fields]):
         items.append(row[0])
@@ -340,8 +350,10 @@ def _number(text: str) -> float:
 
 
 def _table_meta(path: Path, data: RecDataConfig) -> tuple[list[str], dict, list[int]]:
-    frame = _frame(path, data.item_meta.sep)
     spec = data.item_meta
+    if path.suffix == ".item":  # RecBole's typed, tab-separated header, whatever data.item_meta.sep says
+        return _atomic_meta(path, spec.item, "data.item_meta.item", spec.fields)
+    frame = _frame(path, spec.sep)
     if spec.item not in frame.columns:
         raise InputError(
             f"no item column {spec.item!r} (columns: {', '.join(frame.columns)})",
@@ -364,6 +376,7 @@ def _with_meta(
     index = {token: i for i, token in enumerate(table.items)}
     aligned = {f: [None] * len(table.items) for f in values}
     unknown = 0
+    first_line: dict[int, int] = {}
     for row, (token, line) in enumerate(zip(items, lines)):
         i = index.get(token)
         if i is None:
@@ -375,6 +388,16 @@ def _with_meta(
                 )
             unknown += 1
             continue
+        if i in first_line:  # a repeated row is harmless; two that disagree leave the item's metadata unknown
+            differs = next((f for f in values if aligned[f][i] != values[f][row]), None)
+            if differs is not None:
+                raise InputError(
+                    f"item {token!r} has a second metadata row, with another {differs} than line {first_line[i]}",
+                    where=f"{path}:{line}",
+                    fix="keep one row per item",
+                )
+            continue
+        first_line[i] = line
         for f in values:
             aligned[f][i] = values[f][row]
     if unknown:

@@ -16,6 +16,13 @@ def _positive(config, *names: str) -> None:
         check(value >= 1, f"model.{name}", f"must be >= 1, got {value}", f"pass e.g. model.{name}=2")
 
 
+def _distinct(config, *names: str) -> None:
+    for name in names:
+        values = list(getattr(config, name))
+        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        check(twice is None, f"model.{name}", f"names {twice!r} twice", "name each field once")
+
+
 @dataclass
 class ModelConfig:
     """Base of the `model` group: each option builds its RecModel (models/base.py)."""
@@ -164,6 +171,7 @@ class M2TRecConfig(ModelConfig):
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
         check(self.pool in ("mean", "last"), "model.pool", f"unknown pooling {self.pool!r}", "pass mean or last")
         check(self.lambda_category >= 0, "model.lambda_category", "must be >= 0", "pass e.g. 0.5 (0: single task)")
+        _distinct(self, "fields", "category_fields")
         extra = [f for f in self.category_fields if self.fields and f not in self.fields]
         check(not extra, "model.category_fields", f"{extra} are not among model.fields", "add them to model.fields")
 
@@ -203,6 +211,7 @@ class TwoTowerConfig(ModelConfig):
         check(self.ssl in ("none", "rfm", "cfm"), "model.ssl", f"{self.ssl!r} is not none, rfm or cfm", "pass rfm")
         check(self.alpha >= 0, "model.alpha", "must be >= 0", "pass e.g. 0.1")
         check(self.temperature > 0, "model.temperature", "must be > 0", "pass e.g. 0.1")
+        _distinct(self, "fields")
 
     def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models import two_tower

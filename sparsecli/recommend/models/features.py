@@ -39,7 +39,9 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
     chosen = list(fields) or available
     if not chosen:
         raise ConfigError(
-            "the data has no item metadata", where="data", fix="name a metadata file (data.item_meta.file, or a .item)"
+            "the data has no item metadata fields (a .item file with only its id column has none)",
+            where="data",
+            fix="name a metadata file with fields beside the item id (data.item_meta.file, or a .item)",
         )
     missing = [f for f in chosen if f not in item_meta]
     if missing:
@@ -49,6 +51,13 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
     tables, vocab, multi = [], [], []
     for name in chosen:
         values = item_meta[name]
+        if any(isinstance(v, float) or (isinstance(v, list) and v and isinstance(v[0], float)) for v in values):
+            # each distinct number would become a token of its own: a price or a score is an item ID in disguise
+            raise ConfigError(
+                f"metadata field {name!r} holds numbers (float, float_seq); items are made of tokens",
+                where=where,
+                fix=f"leave it out (name the token fields in {where}=[...]), or declare it a token when it is a category",
+            )
         lists = [v if isinstance(v, list) else ([] if v is None or v == "" else [v]) for v in values]
         numbers: dict[str, int] = {}
         width = max(1, max((len(v) for v in lists), default=1))
