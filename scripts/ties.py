@@ -9,6 +9,13 @@ figure under that rule, in expectation under a uniformly random order among the 
 (what an arbitrary tie-break such as topk's gives on average), and with the target first
 among them (optimistic, the most any tie-break could give), with the mean size of the
 target's tie group. The data are read from the run's recorded config, as the run read them.
+
+    .venv/bin/python scripts/ties.py runs/train-rec/<sasrec run> --group-by class release_year
+
+asks how much of a model's figure an item-ID-free model on those metadata fields could keep:
+items sharing their values get one score, the mean of their softmax probabilities (the
+probability a model that cannot tell them apart gives each), so they tie, as M2TRec's items
+made of the same metadata do.
 """
 
 from __future__ import annotations
@@ -52,9 +59,43 @@ def tie_figures(greater: np.ndarray, tied: np.ndarray, k: int) -> TieFigures:
     return TieFigures(*out)
 
 
-def rescore(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def metadata_groups(item_meta: dict, fields: list[str]) -> np.ndarray:
+    """int64 [n_items]: one number per distinct tuple of `fields`' values (a list value, such as
+    genres, compared whole), numbered in item order; an item without metadata is its own group.
+    Raises InputError naming a field the data does not have."""
+    from sparsecli.errors import InputError
+
+    missing = [f for f in fields if f not in item_meta]
+    if missing:
+        raise InputError(
+            f"no metadata field {missing[0]!r}", where="--group-by", fix=f"choose from {', '.join(sorted(item_meta))}"
+        )
+    numbers: dict = {}
+    keys = zip(*(item_meta[f] for f in fields))
+    return np.array(
+        [numbers.setdefault(key if all(v is not None for v in key) else ("item", i), len(numbers))
+         for i, key in enumerate(tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in keys)],
+        dtype=np.int64,
+    )  # fmt: skip
+
+
+def group_mean_probability(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """float64 [rows, n_items]: each item's softmax probability (over its row of `scores`,
+    float [rows, n_items]) replaced by the mean over its group (groups: int64 [n_items])."""
+    import torch
+
+    logits = torch.from_numpy(scores).double()
+    probability = torch.softmax(logits, dim=1)
+    index = torch.from_numpy(groups)
+    size = torch.bincount(index).double()
+    total = torch.zeros(len(scores), len(size), dtype=torch.float64).index_add_(1, index, probability)
+    return (total / size)[:, index].numpy()
+
+
+def rescore(run: Path, split: str, group_by: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
     """(greater, tied) for every target of `split`, from the run's saved model and data, scored
-    as the CPU evaluator scores them (its batches, its products). Raises SparseError."""
+    as the CPU evaluator scores them (its batches, its products); with `group_by`, through
+    group_mean_probability over those metadata fields first. Raises SparseError."""
     import torch
     import yaml
     from omegaconf import OmegaConf
@@ -75,13 +116,17 @@ def rescore(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         )
     config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
     data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
-    targets = getattr(rec_data.load(data_config, config.get("data_root")).split, split)
+    dataset = rec_data.load(data_config, config.get("data_root"))
+    targets = getattr(dataset.split, split)
+    groups = metadata_groups(dataset.item_meta, list(group_by)) if group_by else None
     scores_of = ranking.cpu_scores(saved.load(str(run), "run").model.scorer())
     greater = np.zeros(len(targets.targets), dtype=np.int64)
     tied = np.zeros(len(targets.targets), dtype=np.int64)
     torch.set_num_threads(1)  # as the evaluator's own threads run
     for rows in ranking.length_batches(targets, int(config["rank"]["batch_size"])):
         block = scores_of(targets.inputs, rows)
+        if groups is not None:
+            block = group_mean_probability(block, groups)
         if config["rank"]["mask_history"]:  # in place, through a tensor sharing the array
             ranking.masked_history(torch.from_numpy(block), targets.inputs, rows)
         mine = block[np.arange(len(rows)), targets.targets[rows]]
@@ -96,6 +141,10 @@ def main() -> int:
     parser.add_argument("run", type=Path, help="a finished train-rec run directory")
     parser.add_argument("--split", choices=["valid", "test"], default="test")
     parser.add_argument("--k", type=int, default=20, help="the cutoff, >= 1")
+    parser.add_argument(
+        "--group-by", nargs="+", default=[], metavar="FIELD",
+        help="score items sharing these metadata values as one (their mean softmax probability)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.k < 1:
         print(f"error: --k: {args.k} is not a cutoff; pass --k 1 or more", file=sys.stderr)
@@ -106,14 +155,15 @@ def main() -> int:
     from sparsecli.errors import SparseError
 
     try:
-        greater, tied = rescore(args.run, args.split)
+        greater, tied = rescore(args.run, args.split, args.group_by)
     except SparseError as err:  # unfinished or changed, another command's run, the data moved
         print(f"error: {err.line()}", file=sys.stderr)
         return err.exit_code
     figures = tie_figures(greater, tied, args.k)
     scored = tied > 0
     group = f"mean tie group {tied[scored].mean():.2f}" if scored.any() else "every target masked by its history"
-    print(f"{args.run.name} {args.split}: {len(tied)} targets, {group}")
+    grouped = f", items grouped by {' + '.join(args.group_by)}" if args.group_by else ""
+    print(f"{args.run.name} {args.split}: {len(tied)} targets{grouped}, {group}")
     for rule in ("pessimistic", "expected", "optimistic"):
         ndcg, hr = getattr(figures, f"ndcg_{rule}").mean(), getattr(figures, f"hr_{rule}").mean()
         print(f"  {rule:12} NDCG@{args.k} {ndcg:.4f}  HR@{args.k} {hr:.4f}")

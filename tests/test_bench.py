@@ -8,7 +8,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_search import fastest_at, frontier_latency_at  # noqa: E402
 from convergence import Curve, mean_curve, ratio, reach  # noqa: E402
-from ties import tie_figures  # noqa: E402
+from ties import group_mean_probability, metadata_groups, tie_figures  # noqa: E402
 
 
 def point(accuracy, latency):
@@ -56,3 +56,27 @@ def test_tie_rules_rank_the_target_last_on_average_or_first_among_its_ties():
     assert figures.hr_pessimistic.tolist() == [1.0, 0.0, 0.0, 0.0]
     assert figures.hr_expected.tolist() == [1.0, 2 / 3, 0.0, 0.0]
     assert figures.hr_optimistic.tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_items_sharing_metadata_get_their_groups_mean_probability():
+    import math
+
+    import numpy as np
+    import pytest
+
+    from sparsecli.errors import InputError
+
+    meta = {
+        "genre": [["a", "b"], ["a", "b"], ["a"], None, ["a", "b"]],
+        "year": ["1995", "1995", "1995", "1995", "1996"],
+    }
+    groups = metadata_groups(meta, ["genre", "year"])
+    assert groups.tolist() == [0, 0, 1, 2, 3]  # item 3 has no genre: a group of its own
+    assert metadata_groups(meta, ["year"]).tolist() == [0, 0, 0, 0, 1]
+    with pytest.raises(InputError, match="no metadata field 'title'"):
+        metadata_groups(meta, ["title"])
+    scores = np.log(np.array([[0.1, 0.3, 0.2, 0.2, 0.2]], dtype=np.float32))
+    coarse = group_mean_probability(scores, groups)
+    assert np.allclose(coarse, [[0.2, 0.2, 0.2, 0.2, 0.2]], rtol=0, atol=1e-7)
+    assert coarse[0, 0] == coarse[0, 1] and coarse.dtype == np.float64
+    assert math.isclose(group_mean_probability(scores, np.arange(5)).sum(), 1.0)
