@@ -92,10 +92,14 @@ def group_mean_probability(scores: np.ndarray, groups: np.ndarray) -> np.ndarray
     return (total / size)[:, index].numpy()
 
 
-def rescore(run: Path, split: str, group_by: list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """(greater, tied) for every target of `split`, from the run's saved model and data, scored
-    as the CPU evaluator scores them (its batches, its products); with `group_by`, through
-    group_mean_probability over those metadata fields first. Raises SparseError."""
+def rescore(
+    run: Path, split: str, group_by: list[str] = (), data_root: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(greater, tied) for every target of `split`, from the run's saved model and data (under
+    `data_root` when given, else where the run read them), scored as the CPU evaluator scores
+    them (its batches, its products); with `group_by`, through group_mean_probability over
+    those metadata fields first. Raises SparseError, also for data whose content differs
+    from what the run read (DONE.json's inputs)."""
     import torch
     import yaml
     from omegaconf import OmegaConf
@@ -104,7 +108,9 @@ def rescore(run: Path, split: str, group_by: list[str] = ()) -> tuple[np.ndarray
     from sparsecli.errors import InputError
     from sparsecli.recommend import data as rec_data
     from sparsecli.recommend import ranking, saved
+    from sparsecli.io.checksum import fingerprint
     from sparsecli.recommend.data.config import RecDataConfig
+    from sparsecli.recommend.data.read import input_files
     from sparsecli.runs.rundir import finished_run
 
     done = finished_run(str(run), "run")
@@ -116,7 +122,18 @@ def rescore(run: Path, split: str, group_by: list[str] = ()) -> tuple[np.ndarray
         )
     config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
     data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
-    dataset = rec_data.load(data_config, config.get("data_root"))
+    data_root = data_root or config.get("data_root")
+    recorded = done.get("inputs", {}).get("data", {})
+    for path in input_files(data_config, data_root):
+        if path.name in recorded and fingerprint(path) != recorded[path.name]:
+            raise InputError(
+                f"{path} is not the file the run read (its content differs)",
+                where="data.path" if data_config.path else "--data-root",
+                fix="put back the data the run read (its data.path is recorded in the run)"
+                if data_config.path
+                else "pass --data-root <folder holding the data the run read>",
+            )
+    dataset = rec_data.load(data_config, data_root)
     targets = getattr(dataset.split, split)
     groups = metadata_groups(dataset.item_meta, list(group_by)) if group_by else None
     scores_of = ranking.cpu_scores(saved.load(str(run), "run").model.scorer())
@@ -141,6 +158,7 @@ def main() -> int:
     parser.add_argument("run", type=Path, help="a finished train-rec run directory")
     parser.add_argument("--split", choices=["valid", "test"], default="test")
     parser.add_argument("--k", type=int, default=20, help="the cutoff, >= 1")
+    parser.add_argument("--data-root", help="where the run's data lie now (default: where it read them)")
     parser.add_argument(
         "--group-by", nargs="+", default=[], metavar="FIELD",
         help="score items sharing these metadata values as one (their mean softmax probability)",
@@ -155,7 +173,7 @@ def main() -> int:
     from sparsecli.errors import SparseError
 
     try:
-        greater, tied = rescore(args.run, args.split, args.group_by)
+        greater, tied = rescore(args.run, args.split, args.group_by, args.data_root)
     except SparseError as err:  # unfinished or changed, another command's run, the data moved
         print(f"error: {err.line()}", file=sys.stderr)
         return err.exit_code

@@ -237,6 +237,14 @@ def test_items_made_of_the_same_metadata_tie_exactly_in_the_evaluator(sparse, tm
         assert out[1].split() == ["pessimistic", "NDCG@20", f"{at(20):.4f}", "HR@20", "1.0000"]
         assert out[2].split() == ["expected", "NDCG@20", f"{expected:.4f}", "HR@20", "1.0000"]
         assert out[3].split() == ["optimistic", "NDCG@20", "1.0000", "HR@20", "1.0000"]
+        with open(folder / "rule.inter", "a") as handle:  # the data changed since the run
+            handle.write("late\ti1\t9999\n")
+        changed = subprocess.run([sys.executable, str(ROOT / "scripts" / "ties.py"), str(trained)], capture_output=True,
+                                 text=True)  # fmt: skip
+        assert changed.returncode == 3 and changed.stderr == (
+            f"error: data.path: {folder / 'rule.inter'} is not the file the run read (its content differs); "
+            "put back the data the run read (its data.path is recorded in the run)\n"
+        )
 
 
 def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
