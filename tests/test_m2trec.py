@@ -203,6 +203,7 @@ def test_a_mean_pooled_model_reloads_and_ranks_the_same(sparse, tmp_path):
     assert "model.pool=mean there, last here" in error_line(refused)
     other = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, f"init={trained}")
     assert "model.name=m2trec there, sasrec here" in error_line(other), error_line(other)
+    assert "INFO" not in refused.stderr  # refused before the data is read
 
 
 @pytest.mark.parametrize("pool", ["last", "mean"])

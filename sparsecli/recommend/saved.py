@@ -120,17 +120,31 @@ def items(folder: str) -> list[str]:
     return [line.split("\t", 1)[1] if "\t" in line else "" for line in lines]
 
 
-def check_fits(saved: Saved, folder: str, config, catalogue: list, field: str) -> None:
-    """Refuse a saved model (from `folder`) whose settings or item catalogue (ids by item
-    number) differ from this run's (ConfigError)."""
+def check_settings(folder: str, config, field: str) -> None:
+    """Refuse the model saved in `folder` when its settings differ from `config` (ConfigError),
+    from its model.json alone: before any data is read, and under `--cfg job`. Raises
+    InputError for a missing or unreadable model.json."""
+    path = Path(folder) / MODEL_JSON
+    if not path.is_file():
+        raise InputError(f"{path} is missing", where=field, fix="point at a train-rec or prune run")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(
+            f"{path} is unreadable ({err})", where=field, fix="point at a train-rec or prune run"
+        ) from None
+    _same_settings(model_config(info if isinstance(info, dict) else {}, path, field), config, field)
+
+
+def _same_settings(saved_config, config, field: str) -> None:
     from dataclasses import fields
 
     from sparsecli.errors import ConfigError
 
     # every field, late ones at their default too (model.json leaves those out); another
     # model altogether is named alone
-    ours, theirs = ({f.name: getattr(c, f.name) for f in fields(c)} for c in (config, saved.config))
-    if type(config) is not type(saved.config):
+    ours, theirs = ({f.name: getattr(c, f.name) for f in fields(c)} for c in (config, saved_config))
+    if type(config) is not type(saved_config):
         ours, theirs = {"name": ours.get("name")}, {"name": theirs.get("name")}
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     if differ:
@@ -140,6 +154,14 @@ def check_fits(saved: Saved, folder: str, config, catalogue: list, field: str) -
             where=field,
             fix="pass the saved model's settings (model=... and its fields)",
         )
+
+
+def check_fits(saved: Saved, folder: str, config, catalogue: list, field: str) -> None:
+    """Refuse a saved model (from `folder`) whose settings or item catalogue (ids by item
+    number) differ from this run's (ConfigError)."""
+    from sparsecli.errors import ConfigError
+
+    _same_settings(saved.config, config, field)
     theirs_items = items(folder)
     if theirs_items != [str(i) for i in catalogue]:
         differ = next((n for n, (a, b) in enumerate(zip(theirs_items, catalogue)) if a != str(b)), None)
