@@ -125,7 +125,7 @@ class Backend(Enum):
 class RuntimeConfig:
     """How a run executes; never part of the run key. Where torch sums floats (learned
     encoders, train-rec) the bytes follow the thread count, the same at the same count; a run
-    made at another count is reused unless runtime.force=true."""
+    made at another count is reused (train-rec and prune say so) unless runtime.force=true."""
 
     force: bool = False  # recompute even when the run directory is complete
     threads: int = 0  # 0 = all cores (shared out among workers)

@@ -571,6 +571,25 @@ def test_hydra_record_is_the_computing_attempts_and_a_cache_hit_leaves_it(sparse
     assert not list(record.glob(".*tmp-*"))
 
 
+def test_a_cache_hit_computed_at_another_thread_count_says_so_where_bytes_follow_threads(sparse, runs):
+    import numba
+
+    from test_rec import SMALL, rule_data
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: no other thread count to ask for")
+    folder = rule_data(runs.parent / "rule")
+    args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, "trainer.max_epochs=1")
+    sparse(*args, "runtime.threads=1")
+    same = sparse(*args, "runtime.threads=1")
+    other = sparse(*args, "runtime.threads=2")
+    assert "cache hit" in same.stderr and "WARNING" not in same.stderr
+    assert other.run_dir == same.run_dir and other.exit_code == 0
+    assert "these artifacts were computed on 1 thread(s), this call asked for 2: at 2 the bytes may differ" in (
+        other.stderr
+    )
+
+
 # --------------------------------------------------------------------------- 10. --version
 
 

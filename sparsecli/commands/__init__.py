@@ -47,6 +47,9 @@ class Command(NamedTuple):
     # gradients, so the number of ranks is part of the run key (train-rec); "" when the
     # command runs in one process and refuses torchrun.
     torchrun: str = ""
+    # Whether its artifacts' bytes follow the thread count (torch training sums in another
+    # order): threads stay out of the key, and a cache hit made at another count says so.
+    threads_change_bytes: bool = False
 
     def upstream(self) -> dict[str, dataclasses.Field]:
         """{name: field} of the fields that name other commands' run directories; a field's

@@ -432,4 +432,5 @@ COMMAND = Command(
     show=show,
     summary=summary,
     help_overrides=("checkpoint=x",),
+    threads_change_bytes=True,
 )

@@ -385,4 +385,5 @@ COMMAND = Command(
     summary=summary,
     help_overrides=("data=ml-100k", "model=sasrec"),
     torchrun="data_parallel",
+    threads_change_bytes=True,
 )

@@ -134,6 +134,8 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             world.broadcast([int(cached)])  # the other ranks wait for this decision
         if cached:
             log.info("cache hit: %s is complete (runtime.force=true recomputes it)", run.path)
+            if command.threads_change_bytes and ranks.size == 1:
+                _other_threads(run, conf.runtime.threads)
         else:
             _record_config(run.path, cfg, hydra_cfg)
             run.begin(
@@ -178,6 +180,20 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
         raise SystemExit(FAILED) from None
     print(run.path, flush=True)
     return str(run.path)
+
+
+def _other_threads(run: RunDir, threads: int) -> None:
+    """Warn when a cache hit's artifacts were computed at another thread count than this call's."""
+    from sparsecli.kernels import set_threads
+    from sparsecli.runs.rundir import read_meta
+
+    attempts = [a for a in read_meta(run.path).get("attempts", []) if a.get("status") == "complete"]
+    made, here = (attempts[-1].get("threads_used") if attempts else None), set_threads(threads)
+    if made is not None and made != here:
+        log.warning(
+            "these artifacts were computed on %d thread(s), this call asked for %d: at %d the bytes "
+            "may differ (runtime.force=true recomputes them here)", made, here, here
+        )  # fmt: skip
 
 
 def _record_config(path: Path, cfg: Any, hydra_cfg: Any) -> None:
