@@ -1,4 +1,4 @@
-# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | diginetica-convergence | ml-100k-meta | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
+# sparsecli: make install | test | smoke | demo | scifact | scifact-splade | prune-scifact | sparsity-sweep | beauty | beauty-sparse | diginetica | diginetica-convergence | ml-100k-meta | ml-100k-convergence | two-tower-ssl | bench-workers | cluster-local | ddp-ml-100k | bench | bench-search | bench-exact | bench-rec | bench-rank | bench-prune
 # A failed command in `sparse ... | tail -n1` fails its recipe (the last stdout line is the run);
 # so would a producer cut off by `head` or `grep -q`, which recipes here therefore do not use.
 SHELL := /bin/bash
@@ -13,7 +13,7 @@ SHARED_DATA ?= ../shared/data
 TORCH ?= torch==2.13.0
 export SPARSECLI_RUNS ?= runs
 
-.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica diginetica-convergence ml-100k-meta two-tower-ssl bench-workers cluster-local ddp-ml-100k bench bench-search bench-exact bench-rec bench-rank bench-prune clean
+.PHONY: install test smoke demo scifact scifact-splade prune-scifact sparsity-sweep beauty beauty-sparse diginetica diginetica-convergence ml-100k-meta ml-100k-convergence two-tower-ssl bench-workers cluster-local ddp-ml-100k bench bench-search bench-exact bench-rec bench-rank bench-prune clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -145,24 +145,30 @@ diginetica: install
 	done; done
 
 # M2TRec's convergence claim: multi-task (lambda_category=CONVERGENCE_LAMBDA, one value) against
-# single-task (0), ten seeds each, 25 epochs without early stopping so the validation curves can
-# be averaged (300 validation sessions move the figure by single hits); scripts/convergence.py
+# single-task (0), ten seeds each, without early stopping so the validation curves can be
+# averaged (a few hundred validation users move the figure by single hits); scripts/convergence.py
 # compares. One thread each, as measured: the thread count changes float summation order, so the
-# curves, and is not part of the run key (runs made at another count are reused; add
-# CONVERGENCE_ARGS=runtime.force=true to remake them). The README's sweep: CONVERGENCE_LAMBDA=0.25,
-# 1, 2, and CONVERGENCE_ARGS=model.pool=mean.
+# curves, and is not part of the run key (runs made at another count are reused, with a warning;
+# add CONVERGENCE_ARGS=runtime.force=true to remake them). The README's sweep on Diginetica:
+# CONVERGENCE_LAMBDA=0.25, 1, 2, and CONVERGENCE_ARGS=model.pool=mean. On Diginetica an item is
+# made of its category alone, so the category task repeats the next-item one; on ml-100k items
+# are made of genres, year and title words, and the genres are the category task.
 CONVERGENCE_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 CONVERGENCE_LAMBDA ?= 0.5
 CONVERGENCE_ARGS ?=
-diginetica-convergence: install
-	rm -f $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_LAMBDA).txt $(SPARSECLI_RUNS)/convergence-0.txt
+diginetica-convergence: CONVERGENCE_DATA = diginetica
+diginetica-convergence: CONVERGENCE_RUN = data=diginetica model.category_fields=[categoryId] trainer.max_epochs=25 trainer.patience=25
+ml-100k-convergence: CONVERGENCE_DATA = ml-100k
+ml-100k-convergence: CONVERGENCE_RUN = data=ml-100k model.fields=[class,release_year,movie_title] model.category_fields=[class] \
+  trainer.max_epochs=20 trainer.patience=20
+diginetica-convergence ml-100k-convergence: install
+	rm -f $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-$(CONVERGENCE_LAMBDA).txt $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-0.txt
 	for lambda in $(CONVERGENCE_LAMBDA) 0; do for seed in $(CONVERGENCE_SEEDS); do \
-	  $(SPARSE) train-rec data=diginetica model=m2trec model.category_fields=[categoryId] model.lambda_category=$$lambda \
-	    $(CONVERGENCE_ARGS) seed=$$seed trainer.max_epochs=25 trainer.patience=25 runtime.threads=1 data_root=$(SHARED_DATA) \
-	    | tail -n1 >> $(SPARSECLI_RUNS)/convergence-$$lambda.txt || exit 1; \
+	  $(SPARSE) train-rec model=m2trec $(CONVERGENCE_RUN) model.lambda_category=$$lambda $(CONVERGENCE_ARGS) seed=$$seed \
+	    runtime.threads=1 data_root=$(SHARED_DATA) | tail -n1 >> $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-$$lambda.txt || exit 1; \
 	done; done
-	$(BIN)/python scripts/convergence.py --faster $$(cat $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_LAMBDA).txt) \
-	  --baseline $$(cat $(SPARSECLI_RUNS)/convergence-0.txt)
+	$(BIN)/python scripts/convergence.py --faster $$(cat $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-$(CONVERGENCE_LAMBDA).txt) \
+	  --baseline $$(cat $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-0.txt)
 
 # The same on ml-100k, items made of their genres and release year, then also of their title's words (20 epochs each).
 # M2TREC_ARGS reach the three M2TRec runs only (the README's: model.pool=mean).
