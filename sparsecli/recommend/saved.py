@@ -122,8 +122,8 @@ def items(folder: str) -> list[str]:
 
 def check_settings(folder: str, config, field: str) -> None:
     """Refuse the model saved in `folder` when its settings differ from `config` (ConfigError),
-    from its model.json alone: before any data is read, and under `--cfg job`. Raises
-    InputError for a missing or unreadable model.json."""
+    from its model.json alone, so before any data is read. Raises InputError for a missing or
+    unreadable model.json."""
     path = Path(folder) / MODEL_JSON
     if not path.is_file():
         raise InputError(f"{path} is missing", where=field, fix="point at a train-rec or prune run")
