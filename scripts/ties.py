@@ -15,7 +15,8 @@ target's tie group. The data are read from the run's recorded config, as the run
 asks how much of a model's figure an item-ID-free model on those metadata fields could keep:
 items sharing their values get one score, the mean of their softmax probabilities (the
 probability a model that cannot tell them apart gives each), so they tie, as M2TRec's items
-made of the same metadata do.
+made of the same metadata do. The scores are read as a softmax's logits: meaningful for models
+trained with a softmax loss (loss=ce, sampled softmax), not for popularity or EASE.
 """
 
 from __future__ import annotations
@@ -61,22 +62,21 @@ def tie_figures(greater: np.ndarray, tied: np.ndarray, k: int) -> TieFigures:
 
 def metadata_groups(item_meta: dict, fields: list[str]) -> np.ndarray:
     """int64 [n_items]: one number per distinct tuple of `fields`' values (a list value, such as
-    genres, compared whole), numbered in item order; an item without metadata is its own group.
-    Raises InputError naming a field the data does not have."""
+    genres, compared whole), numbered in item order. No value (no row, "", []) is a value of its
+    own, as M2TRec gives such items one vector. Raises InputError naming a field the data lacks."""
     from sparsecli.errors import InputError
 
     missing = [f for f in fields if f not in item_meta]
     if missing:
         raise InputError(
-            f"no metadata field {missing[0]!r}", where="--group-by", fix=f"choose from {', '.join(sorted(item_meta))}"
+            f"no metadata field {missing[0]!r}",
+            where="--group-by",
+            fix=f"choose from {', '.join(sorted(item_meta)) or 'nothing: the run read no item metadata'}",
         )
+    value = lambda v: tuple(v) if isinstance(v, list) else () if v is None or v == "" else v  # noqa: E731
     numbers: dict = {}
     keys = zip(*(item_meta[f] for f in fields))
-    return np.array(
-        [numbers.setdefault(key if all(v is not None for v in key) else ("item", i), len(numbers))
-         for i, key in enumerate(tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in keys)],
-        dtype=np.int64,
-    )  # fmt: skip
+    return np.array([numbers.setdefault(tuple(value(v) for v in row), len(numbers)) for row in keys], dtype=np.int64)
 
 
 def group_mean_probability(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -93,46 +93,65 @@ def group_mean_probability(scores: np.ndarray, groups: np.ndarray) -> np.ndarray
 
 
 def rescore(
-    run: Path, split: str, group_by: list[str] = (), data_root: str | None = None
+    run: Path, split: str, group_by: list[str] = (), data_root: str | None = None, data_path: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(greater, tied) for every target of `split`, from the run's saved model and data (under
-    `data_root` when given, else where the run read them), scored as the CPU evaluator scores
-    them (its batches, its products); with `group_by`, through group_mean_probability over
-    those metadata fields first. Raises SparseError, also for data whose content differs
-    from what the run read (DONE.json's inputs)."""
+    `data_root`, or at `data_path`, when given; else where the run read them), scored as the
+    CPU evaluator scores them (its batches, its products); with `group_by`, through
+    group_mean_probability over those metadata fields first. Raises SparseError, also for
+    data files other than those the run read, by name or content (DONE.json's inputs)."""
     import torch
     import yaml
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     import sparsecli.recommend.models.config  # noqa: F401  (registers the model options)
     from sparsecli.errors import InputError
+    from sparsecli.io.checksum import fingerprint
     from sparsecli.recommend import data as rec_data
     from sparsecli.recommend import ranking, saved
-    from sparsecli.io.checksum import fingerprint
     from sparsecli.recommend.data.config import RecDataConfig
     from sparsecli.recommend.data.read import input_files
     from sparsecli.runs.rundir import finished_run
 
     done = finished_run(str(run), "run")
-    if done.get("command") != "train-rec" or not (run / ".hydra" / "config.yaml").is_file():
+    if done.get("command") != "train-rec":
         raise InputError(
-            f"{run} is a {done.get('command', 'sparse')} run, not a train-rec one with its config",
+            f"{run} is a {done.get('command', 'sparse')} run, not a train-rec one",
             where="run",
             fix="pass a train-rec run; rank a pruned model first with `sparse train-rec init=<run> trainer.max_epochs=0`",
         )
-    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
-    data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
+    recorded_config = run / ".hydra" / "config.yaml"
+    try:
+        config = yaml.safe_load(recorded_config.read_text())
+        data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
+    except (OSError, yaml.YAMLError, OmegaConfBaseException, TypeError, KeyError, ValueError) as err:
+        raise InputError(
+            f"{recorded_config} is missing or unreadable ({type(err).__name__})",
+            where="run",
+            fix="recompute the run with runtime.force=true",
+        ) from None
+    if data_path:
+        data_config.path = data_path
     data_root = data_root or config.get("data_root")
+    where, fix = (
+        ("--data-path", "pass --data-path <the data the run read>")
+        if data_config.path
+        else ("--data-root", "pass --data-root <folder holding the data the run read>")
+    )
+    try:
+        files = input_files(data_config, data_root)
+    except InputError as err:
+        raise InputError(f"{err.what} (as the run recorded it)", where=where, fix=fix) from None
     recorded = done.get("inputs", {}).get("data", {})
-    for path in input_files(data_config, data_root):
-        if path.name in recorded and fingerprint(path) != recorded[path.name]:
-            raise InputError(
-                f"{path} is not the file the run read (its content differs)",
-                where="data.path" if data_config.path else "--data-root",
-                fix="put back the data the run read (its data.path is recorded in the run)"
-                if data_config.path
-                else "pass --data-root <folder holding the data the run read>",
-            )
+    found = {path.name: path for path in files}
+    for name in sorted(set(recorded) | set(found)):
+        if name == "hub":
+            continue
+        if name not in found or name not in recorded or fingerprint(found[name]) != recorded[name]:
+            what = "is gone" if name not in found else "was not read by the run" if name not in recorded else (
+                "differs from the file the run read")  # fmt: skip
+            raise InputError(f"{found.get(name, name)} {what}", where=where, fix=fix)
     dataset = rec_data.load(data_config, data_root)
     targets = getattr(dataset.split, split)
     groups = metadata_groups(dataset.item_meta, list(group_by)) if group_by else None
@@ -159,6 +178,7 @@ def main() -> int:
     parser.add_argument("--split", choices=["valid", "test"], default="test")
     parser.add_argument("--k", type=int, default=20, help="the cutoff, >= 1")
     parser.add_argument("--data-root", help="where the run's data lie now (default: where it read them)")
+    parser.add_argument("--data-path", help="the run's data.path now, for a run given data.path")
     parser.add_argument(
         "--group-by", nargs="+", default=[], metavar="FIELD",
         help="score items sharing these metadata values as one (their mean softmax probability)",
@@ -173,7 +193,7 @@ def main() -> int:
     from sparsecli.errors import SparseError
 
     try:
-        greater, tied = rescore(args.run, args.split, args.group_by, args.data_root)
+        greater, tied = rescore(args.run, args.split, args.group_by, args.data_root, args.data_path)
     except SparseError as err:  # unfinished or changed, another command's run, the data moved
         print(f"error: {err.line()}", file=sys.stderr)
         return err.exit_code

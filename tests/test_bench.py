@@ -67,16 +67,16 @@ def test_items_sharing_metadata_get_their_groups_mean_probability():
     from sparsecli.errors import InputError
 
     meta = {
-        "genre": [["a", "b"], ["a", "b"], ["a"], None, ["a", "b"]],
-        "year": ["1995", "1995", "1995", "1995", "1996"],
+        "genre": [["a", "b"], ["a", "b"], ["a"], None, ["a", "b"], []],
+        "year": ["1995", "1995", "1995", "1995", "1996", "1995"],
     }
     groups = metadata_groups(meta, ["genre", "year"])
-    assert groups.tolist() == [0, 0, 1, 2, 3]  # item 3 has no genre: a group of its own
-    assert metadata_groups(meta, ["year"]).tolist() == [0, 0, 0, 0, 1]
+    assert groups.tolist() == [0, 0, 1, 2, 3, 2]  # items 3 and 5 have no genre: one value, as in M2TRec
+    assert metadata_groups(meta, ["year"]).tolist() == [0, 0, 0, 0, 1, 0]
     with pytest.raises(InputError, match="no metadata field 'title'"):
         metadata_groups(meta, ["title"])
-    scores = np.log(np.array([[0.1, 0.3, 0.2, 0.2, 0.2]], dtype=np.float32))
+    scores = np.log(np.array([[0.1, 0.3, 0.2, 0.1, 0.2, 0.1]], dtype=np.float32))
     coarse = group_mean_probability(scores, groups)
-    assert np.allclose(coarse, [[0.2, 0.2, 0.2, 0.2, 0.2]], rtol=0, atol=1e-7)
-    assert coarse[0, 0] == coarse[0, 1] and coarse.dtype == np.float64
-    assert math.isclose(group_mean_probability(scores, np.arange(5)).sum(), 1.0)
+    assert np.allclose(coarse, [[0.2, 0.2, 0.2, 0.1, 0.2, 0.1]], rtol=0, atol=1e-7)
+    assert coarse[0, 0] == coarse[0, 1] and coarse[0, 3] == coarse[0, 5] and coarse.dtype == np.float64
+    assert math.isclose(group_mean_probability(scores, np.arange(6)).sum(), 1.0)

@@ -243,9 +243,20 @@ def test_items_made_of_the_same_metadata_tie_exactly_in_the_evaluator(sparse, tm
         changed = subprocess.run([sys.executable, str(ROOT / "scripts" / "ties.py"), str(trained)], capture_output=True,
                                  text=True)  # fmt: skip
         assert changed.returncode == 3 and changed.stderr == (
-            f"error: data.path: {folder / 'rule.inter'} is not the file the run read (its content differs); "
-            "put back the data the run read (its data.path is recorded in the run)\n"
+            f"error: --data-path: {folder / 'rule.inter'} differs from the file the run read; "
+            "pass --data-path <the data the run read>\n"
         )
+        (folder / "rule.inter").write_text((folder / "rule.inter").read_text().replace("late\ti1\t9999\n", ""))
+        (folder / "rule.item").unlink()  # a file the run read is gone
+        gone = subprocess.run([sys.executable, str(ROOT / "scripts" / "ties.py"), str(trained)], capture_output=True,
+                              text=True)  # fmt: skip
+        assert gone.stderr == "error: --data-path: rule.item is gone; pass --data-path <the data the run read>\n"
+        moved = tmp_path / "moved"
+        folder.rename(moved)
+        (moved / "rule.item").write_text("item_id:token\tcat:token\tshelf:token\n" + "\n".join(rows) + "\n")
+        again = subprocess.run([sys.executable, str(ROOT / "scripts" / "ties.py"), str(trained), "--k", "20",
+                                "--data-path", str(moved)], capture_output=True, text=True)  # fmt: skip
+        assert again.stdout.splitlines()[1:] == out[1:], again.stderr
 
 
 def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
@@ -262,6 +273,12 @@ def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
         "error: model.fields: metadata field 'price' holds numbers (float, float_seq); items are made of tokens; "
         "leave it out (name the token fields in model.fields=[...]), or declare it a token when it is a category"
     )
+    (folder / "rule.item").write_text("item_id:token\tcat:token\n" + "".join(f"i{i}\t\n" for i in range(N_ITEMS + 1)))
+    empty = sparse(*args, "model.fields=[cat]", "model.category_fields=[]")
+    assert error_line(empty) == (
+        "error: model.fields: metadata field 'cat' has no value for any item; fill it in the metadata file, "
+        "or leave it out of model.fields=[...]"
+    )
     (folder / "rule.item").write_text("item_id:token\n" + "".join(f"i{i}\n" for i in range(N_ITEMS + 1)))
     bare = sparse(*args, "model.fields=[]", "model.category_fields=[]")
     assert error_line(bare).startswith("error: data: the data has no item metadata fields (a .item file with only")
@@ -269,15 +286,20 @@ def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
 
 def test_an_atomic_item_file_named_as_the_metadata_file_is_read_as_atomic(sparse, tmp_path):
     """data.item_meta.file=<x>.item reads RecBole's typed header, whatever data.item_meta.sep is,
-    and ranks exactly as the same file found beside the .inter."""
+    with data.item_meta.item and .fields, and ranks exactly as the same file beside the .inter."""
     from conftest import error_line
 
     folder = with_metadata(tmp_path / "rule")
     beside = run(sparse, folder)
-    (folder / "rule.item").rename(folder / "meta.item")
-    named = run(sparse, folder, "data.item_meta.file=meta.item")
+    text = (folder / "rule.item").read_text()
+    (folder / "rule.item").unlink()
+    (folder / "meta.item").write_text(text.replace("item_id:token", "iid:token").replace("\n", "\tx\n")
+                                      .replace("shelf:token\tx", "shelf:token\tprice:float"))  # fmt: skip
+    named = run(sparse, folder, "data.item_meta.file=meta.item", "data.item_meta.item=iid",
+                "data.item_meta.fields=[cat,shelf]")  # fmt: skip
     assert (named / "metrics.json").read_bytes() == (beside / "metrics.json").read_bytes()
     args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS)
-    assert error_line(sparse(*args, "data.item_meta.file=meta.item", "data.item_meta.fields=[cat,nope]")) == (
-        f"error: {folder / 'meta.item'}:1: no column 'nope' (columns: item_id, cat, shelf); fix data.item_meta.fields"
+    wrong = sparse(*args, "data.item_meta.file=meta.item", "data.item_meta.item=iid", "data.item_meta.fields=[cat,no]")
+    assert error_line(wrong) == (
+        f"error: {folder / 'meta.item'}:1: no column 'no' (columns: iid, cat, shelf, price); fix data.item_meta.fields"
     )

@@ -439,6 +439,24 @@ def test_ctrl_c_without_resumable_work_leaves_nothing(sparse, runs, monkeypatch)
     assert nothing_in(runs / "encode")
 
 
+def test_an_interrupted_forced_recompute_keeps_the_complete_run_and_its_record(sparse, runs, monkeypatch):
+    from sparsecli.encode.bm25 import encoder
+
+    done = sparse(*TINY_ENCODE)
+    record = (done.run_dir / ".hydra" / "config.yaml").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(encoder, "weigh", interrupted)
+    result = sparse(*TINY_ENCODE, "runtime.force=true")
+    assert result.exit_code == 130 and result.stderr.rstrip().splitlines()[-1] == (
+        f"interrupted; {done.run_dir} keeps its earlier complete artifacts (runtime.force=true recomputes them)"
+    )
+    assert (done.run_dir / ".hydra" / "config.yaml").read_bytes() == record
+    assert (done.run_dir / "DONE.json").is_file() and not (done.run_dir / "work").exists()
+
+
 def test_a_crash_after_finished_shards_keeps_them(sparse, runs, tiny_bert, monkeypatch):
     failing_shard(monkeypatch, 1, RuntimeError("disk full"))
     result = sparse(*lsr_encode(tiny_bert, "encoder.shard_size=4"))

@@ -322,6 +322,40 @@ def test_two_metadata_rows_for_one_item_that_disagree_name_the_second(sparse, tm
     )
 
 
+def test_metadata_files_break_test_cases(sparse, tmp_path):
+    """An empty float repeated is the same row; a CSV's line numbers count blank lines and
+    quoted line breaks; a field in both the .item and the CSV is refused; the .item beside a
+    gzipped .inter is read."""
+    import gzip
+
+    inter = "user_id:token\titem_id:token\nu1\ta\nu1\tb\nu1\tc\n"
+    folder = _atomic(tmp_path / "d", inter, "toy.inter")
+    args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=toy.inter", "model=popularity")
+    (folder / "toy.item").write_text("item_id:token\tprice:float\na\t\nb\t1\na\t\n")
+    assert sparse(*args).exit_code == 0
+    (folder / "toy.item").unlink()
+    (folder / "meta.csv").write_text('item_id,genre\n\na,"x\ny"\n\nb,q\na,z\n')
+    result = sparse(*args, "data.item_meta.file=meta.csv")
+    assert error_line(result) == (
+        f"error: {folder / 'meta.csv'}:7: item 'a' has a second metadata row, with another genre than line 3; "
+        "keep one row per item"
+    )
+    (folder / "meta.csv").write_text("item_id,genre\na,x\n")
+    (folder / "toy.item").write_text("item_id:token\tgenre:token\na\tx\nb\ty\nc\tz\n")
+    assert error_line(sparse(*args, "data.item_meta.file=meta.csv")) == (
+        f"error: {folder / 'meta.csv'}:1: metadata field 'genre' is also in toy.item; rename one of the two "
+        "columns, or leave it out with data.item_meta.fields=[...]"
+    )
+    (folder / "toy.inter").unlink()
+    with gzip.open(folder / "toy.inter.gz", "wt") as handle:
+        handle.write(inter)
+    gz = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=toy.inter.gz", "model=popularity")
+    assert gz.exit_code == 0 and set(json.loads((gz.run_dir / "DONE.json").read_text())["inputs"]["data"]) == {
+        "toy.inter.gz",
+        "toy.item",
+    }
+
+
 def test_a_ragged_row_names_its_line(sparse, tmp_path):
     folder = _atomic(tmp_path / "d", "user_id:token\titem_id:token\ttimestamp:float\nu1\ta\t1\nu1\tb\n")
     result = sparse("train-rec", "data=atomic", f"data.path={folder}", "data.file=bad.inter", "model=popularity")

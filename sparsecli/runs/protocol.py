@@ -34,7 +34,7 @@ from sparsecli import ui
 from sparsecli.commands import Command, get
 from sparsecli.errors import SparseError
 from sparsecli.runs import lock, world
-from sparsecli.runs.rundir import RunDir
+from sparsecli.runs.rundir import WORK, RunDir
 
 log = logging.getLogger("sparsecli")
 
@@ -137,7 +137,6 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
             if command.threads_change_bytes and ranks.size == 1:
                 _other_threads(run, conf.runtime.threads)
         else:
-            _record_config(run.path, cfg, hydra_cfg)
             run.begin(
                 provenance.collect(
                     seed=conf.seed,
@@ -148,6 +147,7 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
                 )
             )
             command.body(run, conf)
+            _record_config(run.path, cfg, hydra_cfg)  # the config of the attempt that made the artifacts
             run.finish()
     except (KeyboardInterrupt, Terminated) as err:
         _shield()
@@ -198,7 +198,7 @@ def _other_threads(run: RunDir, threads: int) -> None:
 
 def _record_config(path: Path, cfg: Any, hydra_cfg: Any) -> None:
     """Hydra's .hydra/ record (config.yaml, hydra.yaml, overrides.yaml, as Hydra's run_job
-    writes them), written here only by the attempt that computes the run."""
+    writes them), written here once an attempt has made the artifacts, just before DONE.json."""
     from omegaconf import OmegaConf
 
     from sparsecli.io.files import atomic_write_text
@@ -312,7 +312,15 @@ def _give_up(run: RunDir, fresh: bool, status: str, reason: str) -> None:
     if _keeps(run, fresh):
         if run.started:
             run.fail(status, reason)
+        try:
+            (run.path / WORK).rmdir()  # an empty work folder says nothing
+        except OSError:
+            pass
         return
+    handler = ui.attempt_log()
+    if handler is not None:  # its file goes with the directory: later lines (a sweep's) must not remake it
+        logging.getLogger().removeHandler(handler)
+        handler.close()
     shutil.rmtree(run.path, ignore_errors=True)
     try:
         run.path.parent.rmdir()  # runs/<command>/, if this run was its only one
@@ -330,6 +338,8 @@ def _kept(run: RunDir) -> str:
 
 
 def _interrupted_line(run: RunDir) -> str:
+    if run.is_complete():  # a forced recompute stopped before replacing any artifact
+        return f"interrupted; {run.path} keeps its earlier complete artifacts (runtime.force=true recomputes them)"
     if run.has_work():
         progress = run.progress
         after = ""

@@ -42,6 +42,11 @@ def data_location(data: RecDataConfig, data_root: Optional[str]) -> Path:
     return Path(data_root).expanduser() / str(data.local_path)
 
 
+def item_beside(inter: Path) -> Path:
+    """The atomic .item file read with `inter` (<name>.inter or <name>.inter.gz): <name>.item."""
+    return (inter.with_suffix("") if inter.suffix == ".gz" else inter).with_suffix(".item")
+
+
 def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
     """The files a config reads (for the run key and for checks before any work); a hub
     dataset reads none here (the run key holds its id and revision instead)."""
@@ -61,12 +66,12 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
         files = [where / data.file if data.file else where]
     elif where.is_file():  # the .inter or sequential file itself
         files = [where]
-        if data.format == RecFormat.atomic and where.with_suffix(".item").is_file():
-            files.append(where.with_suffix(".item"))
+        if data.format == RecFormat.atomic and item_beside(where).is_file():
+            files.append(item_beside(where))
     else:
         name = data.file or DEFAULT_FILES.get(data.format) or f"{where.name}.inter"
         files = [where / name]
-        item_file = files[0].with_suffix(".item")
+        item_file = item_beside(files[0])
         if data.format == RecFormat.atomic and item_file.is_file():
             files.append(item_file)
     if data.item_meta.file:
@@ -94,7 +99,7 @@ def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
     files = input_files(data, data_root)
     if data.format == RecFormat.atomic:
         table = _atomic(files[0], data)
-        if len(files) > 1 and files[1].suffix == ".item":
+        if len(files) > (2 if data.item_meta.file else 1):  # the .item beside the .inter
             table = _with_meta(table, _atomic_meta(files[1], data.columns.item), files[1], data)
     elif data.format == RecFormat.p5:
         table = _p5(files[0])
@@ -107,7 +112,15 @@ def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
         table = _from_frame(frame, data, str(files[0]) if files else str(data.path))
     if data.item_meta.file:
         meta_file = files[-1]
-        table = _with_meta(table, _table_meta(meta_file, data), meta_file, data)
+        meta = _table_meta(meta_file, data)
+        both = next((f for f in meta[1] if f in table.item_meta), None)
+        if both is not None:  # one would silently replace the other, for every item
+            raise InputError(
+                f"metadata field {both!r} is also in {files[1].name}",
+                where=f"{meta_file}:1",
+                fix="rename one of the two columns, or leave it out with data.item_meta.fields=[...]",
+            )
+        table = _with_meta(table, meta, meta_file, data)
     if data.item_meta.paths:
         table = table._replace(item_meta=path_levels(table.item_meta, data.item_meta.paths, data.item_meta.path_sep))
     return table
@@ -364,8 +377,36 @@ def _table_meta(path: Path, data: RecDataConfig) -> tuple[list[str], dict, list[
     missing = [f for f in fields if f not in frame.columns]
     if missing:
         raise InputError(f"no column {missing[0]!r}", where=f"{path}:1", fix="fix data.item_meta.fields")
-    lines = list(range(2, len(frame) + 2))  # line 1 is the header
+    lines = _record_lines(path, spec.sep, len(frame))
     return frame[spec.item].tolist(), {f: frame[f].tolist() for f in fields}, lines
+
+
+def _record_lines(path: Path, sep: str, rows: int) -> list[int]:
+    """The line each of a CSV's `rows` data records starts on, as pandas reads them (blank lines
+    skipped, a quoted field may span lines); row numbers + 1 for Parquet, or if csv disagrees."""
+    import csv
+
+    counted = list(range(2, rows + 2))
+    if path.suffix == ".parquet":
+        return counted
+    lines, end = [], 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if record:
+                    lines.append(start)
+    except (csv.Error, UnicodeDecodeError, ValueError, TypeError):  # TypeError: a separator csv cannot take
+        return counted
+    return lines[1:] if len(lines) == rows + 1 else counted  # the first record is the header
+
+
+def _same_value(a, b) -> bool:
+    """Equal metadata values, an empty float (NaN) equal to itself."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
 def _with_meta(
@@ -389,7 +430,7 @@ def _with_meta(
             unknown += 1
             continue
         if i in first_line:  # a repeated row is harmless; two that disagree leave the item's metadata unknown
-            differs = next((f for f in values if aligned[f][i] != values[f][row]), None)
+            differs = next((f for f in values if not _same_value(aligned[f][i], values[f][row])), None)
             if differs is not None:
                 raise InputError(
                     f"item {token!r} has a second metadata row, with another {differs} than line {first_line[i]}",

@@ -65,6 +65,12 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
         for item, row in enumerate(lists[:n_items]):
             for j, value in enumerate(row):
                 table[item, j] = numbers.setdefault(str(value), len(numbers) + 1)
+        if not numbers:  # every item would get one vector: nothing to rank by
+            raise ConfigError(
+                f"metadata field {name!r} has no value for any item",
+                where=where,
+                fix=f"fill it in the metadata file, or leave it out of {where}=[...]",
+            )
         tables.append(table)
         vocab.append(len(numbers) + 1)
         multi.append(any(isinstance(v, list) for v in values))
