@@ -16,7 +16,7 @@ asks how much of a model's figure an item-ID-free model on those metadata fields
 items sharing their values get one score, the mean of their softmax probabilities (the
 probability a model that cannot tell them apart gives each), so they tie, as M2TRec's items
 made of the same metadata do. The scores are read as a softmax's logits: meaningful for models
-trained with a softmax loss (loss=ce, sampled softmax), not for popularity or EASE.
+trained with a softmax loss (loss=ce, sampled_softmax), and refused for other runs.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+
+SOFTMAX_LOSSES = ("ce", "sampled_softmax")  # --group-by reads scores as logits; no loss for popularity, EASE
 
 
 class TieFigures(NamedTuple):
@@ -73,7 +76,8 @@ def metadata_groups(item_meta: dict, fields: list[str]) -> np.ndarray:
             where="--group-by",
             fix=f"choose from {', '.join(sorted(item_meta)) or 'nothing: the run read no item metadata'}",
         )
-    value = lambda v: tuple(v) if isinstance(v, list) else () if v is None or v == "" else v  # noqa: E731
+    # M2TRec averages a list's values (order does not count); NaN is an empty float
+    value = lambda v: tuple(sorted(map(str, v))) if isinstance(v, list) else () if v in (None, "") or v != v else v  # noqa: E731
     numbers: dict = {}
     keys = zip(*(item_meta[f] for f in fields))
     return np.array([numbers.setdefault(tuple(value(v) for v in row), len(numbers)) for row in keys], dtype=np.int64)
@@ -113,6 +117,7 @@ def rescore(
     from sparsecli.recommend.data.config import RecDataConfig
     from sparsecli.recommend.data.read import input_files
     from sparsecli.runs.rundir import finished_run
+    from sparsecli.schema import OPTIONS
 
     done = finished_run(str(run), "run")
     if done.get("command") != "train-rec":
@@ -123,17 +128,29 @@ def rescore(
         )
     recorded_config = run / ".hydra" / "config.yaml"
     try:
-        config = yaml.safe_load(recorded_config.read_text())
+        config = OmegaConf.load(recorded_config)  # as recorded: ${oc.env:...} still to resolve
         data_config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecDataConfig), config["data"]))
+        recorded_root = OmegaConf.select(config, "data_root")
+        loss, model = OmegaConf.select(config, "loss.name"), OmegaConf.select(config, "model.name")
     except (OSError, yaml.YAMLError, OmegaConfBaseException, TypeError, KeyError, ValueError) as err:
         raise InputError(
             f"{recorded_config} is missing or unreadable ({type(err).__name__})",
             where="run",
             fix="recompute the run with runtime.force=true",
         ) from None
+    option = OPTIONS["model"].get(model)
+    if group_by and (loss not in SOFTMAX_LOSSES or not getattr(option, "neural", False)):
+        raise InputError(
+            f"the run's model ({model}"
+            + (f", loss={loss}" if getattr(option, "neural", False) else "")
+            + ") does not score items as a softmax's logits",
+            where="--group-by",
+            fix=f"group a run trained with loss={' or loss='.join(SOFTMAX_LOSSES)}",
+        )
     if data_path:
         data_config.path = data_path
-    data_root = data_root or config.get("data_root")
+    given = data_root or data_path
+    data_root = data_root or recorded_root
     where, fix = (
         ("--data-path", "pass --data-path <the data the run read>")
         if data_config.path
@@ -142,7 +159,7 @@ def rescore(
     try:
         files = input_files(data_config, data_root)
     except InputError as err:
-        raise InputError(f"{err.what} (as the run recorded it)", where=where, fix=fix) from None
+        raise InputError(err.what + ("" if given else " (as the run recorded it)"), where=where, fix=fix) from None
     recorded = done.get("inputs", {}).get("data", {})
     found = {path.name: path for path in files}
     for name in sorted(set(recorded) | set(found)):

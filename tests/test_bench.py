@@ -73,6 +73,9 @@ def test_items_sharing_metadata_get_their_groups_mean_probability():
     groups = metadata_groups(meta, ["genre", "year"])
     assert groups.tolist() == [0, 0, 1, 2, 3, 2]  # items 3 and 5 have no genre: one value, as in M2TRec
     assert metadata_groups(meta, ["year"]).tolist() == [0, 0, 0, 0, 1, 0]
+    nan = float("nan")
+    assert metadata_groups({"p": [nan, float("nan"), None, 1.0, 1.0]}, ["p"]).tolist() == [0, 0, 0, 1, 1]
+    assert metadata_groups({"g": [["a", "b"], ["b", "a"], ["a"]]}, ["g"]).tolist() == [0, 0, 1]  # order: no matter
     with pytest.raises(InputError, match="no metadata field 'title'"):
         metadata_groups(meta, ["title"])
     scores = np.log(np.array([[0.1, 0.3, 0.2, 0.1, 0.2, 0.1]], dtype=np.float32))

@@ -268,6 +268,8 @@ def test_item_metadata_that_makes_no_item_vector_is_one_line(sparse, tmp_path):
     rows = [f"i{i}\t{i / 3:.3f}" for i in range(N_ITEMS + 1)]
     (folder / "rule.item").write_text("item_id:token\tprice:float\n" + "\n".join(rows) + "\n")
     args = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *ARGS)
+    left_out = sparse(*args, "model.fields=[]", "model.category_fields=[]", "trainer.max_epochs=1")
+    assert left_out.exit_code == 2 and "item metadata: price hold numbers, left out" in left_out.stderr
     price = sparse(*args, "model.fields=[price]", "model.category_fields=[]")
     assert error_line(price) == (
         "error: model.fields: metadata field 'price' holds numbers (float, float_seq); items are made of tokens; "

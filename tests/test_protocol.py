@@ -439,6 +439,24 @@ def test_ctrl_c_without_resumable_work_leaves_nothing(sparse, runs, monkeypatch)
     assert nothing_in(runs / "encode")
 
 
+def test_a_removed_runs_log_file_is_let_go(sparse, runs, monkeypatch):
+    """In one process (a sweep, a test), lines logged after a failed run's directory is removed
+    must not try to reopen its log file there."""
+    import logging
+
+    from sparsecli import ui
+    from sparsecli.encode.bm25 import encoder
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(encoder, "weigh", broken)
+    assert sparse(*TINY_ENCODE).exit_code == 130 and nothing_in(runs / "encode")
+    assert ui.attempt_log() is None
+    logging.getLogger("sparsecli").warning("after the run")  # no handler left to remake the folder
+    assert nothing_in(runs / "encode")
+
+
 def test_an_interrupted_forced_recompute_keeps_the_complete_run_and_its_record(sparse, runs, monkeypatch):
     from sparsecli.encode.bm25 import encoder
 
@@ -603,7 +621,7 @@ def test_a_cache_hit_computed_at_another_thread_count_says_so_where_bytes_follow
     other = sparse(*args, "runtime.threads=2")
     assert "cache hit" in same.stderr and "WARNING" not in same.stderr
     assert other.run_dir == same.run_dir and other.exit_code == 0
-    assert "these artifacts were computed on 1 thread(s), this call asked for 2: at 2 the bytes may differ" in (
+    assert "these artifacts were computed on 1 thread(s), this call would run on 2: the bytes may differ" in (
         other.stderr
     )
 

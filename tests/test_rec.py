@@ -334,7 +334,7 @@ def test_metadata_files_break_test_cases(sparse, tmp_path):
     (folder / "toy.item").write_text("item_id:token\tprice:float\na\t\nb\t1\na\t\n")
     assert sparse(*args).exit_code == 0
     (folder / "toy.item").unlink()
-    (folder / "meta.csv").write_text('item_id,genre\n\na,"x\ny"\n\nb,q\na,z\n')
+    (folder / "meta.csv").write_text('item_id,genre\n\na,"x\ny"\n  \nb,q\na,z\n')
     result = sparse(*args, "data.item_meta.file=meta.csv")
     assert error_line(result) == (
         f"error: {folder / 'meta.csv'}:7: item 'a' has a second metadata row, with another genre than line 3; "
@@ -346,6 +346,10 @@ def test_metadata_files_break_test_cases(sparse, tmp_path):
         f"error: {folder / 'meta.csv'}:1: metadata field 'genre' is also in toy.item; rename one of the two "
         "columns, or leave it out with data.item_meta.fields=[...]"
     )
+    assert sparse(*args, "data.item_meta.file=toy.item", "data.item_meta.fields=[genre]").exit_code == 0
+    assert error_line(sparse(*args, "data.item_meta.file=toy.item", "data.item_meta.fields=[genre,genre]")) == (
+        "error: data.item_meta.fields: names 'genre' twice; name each column once"
+    )
     (folder / "toy.inter").unlink()
     with gzip.open(folder / "toy.inter.gz", "wt") as handle:
         handle.write(inter)
@@ -354,6 +358,17 @@ def test_metadata_files_break_test_cases(sparse, tmp_path):
         "toy.inter.gz",
         "toy.item",
     }
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    grouped = subprocess.run([sys.executable, str(ROOT / "scripts" / "ties.py"), str(gz.run_dir), "--group-by", "genre"],
+                             capture_output=True, text=True)  # fmt: skip
+    assert grouped.returncode == 3 and grouped.stderr == (
+        "error: --group-by: the run's model (popularity) does not score items as a softmax's logits; "
+        "group a run trained with loss=ce or loss=sampled_softmax\n"
+    )
 
 
 def test_a_ragged_row_names_its_line(sparse, tmp_path):

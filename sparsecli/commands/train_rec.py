@@ -102,10 +102,9 @@ def check(conf: TrainRecJob) -> None:
                 f"{conf.init} is not a folder", where="init", fix="pass a train-rec or prune run directory"
             )
         check_if_run(conf.init, "init")
-        if conf.model.neural:
-            from sparsecli.recommend.saved import check_settings
+        from sparsecli.recommend.saved import check_settings
 
-            check_settings(conf.init, conf.model, "init")
+        check_settings(conf.init, conf.model, "init")  # a neural model: refused above otherwise
     if conf.sparsity is not None:
         from sparsecli.sparsity.config import criterion_needs_calibration
 

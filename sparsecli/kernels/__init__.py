@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def thread_count(threads: int) -> int:
+    """The worker threads `runtime.threads` means here: 0 = all cores, at most all cores."""
+    import numba
+
+    available = numba.config.NUMBA_NUM_THREADS
+    return available if threads <= 0 else min(threads, available)
+
+
 def set_threads(threads: int) -> int:
     """Use `threads` worker threads for parallel kernels (0 = all cores); returns the count."""
     import numba
 
-    available = numba.config.NUMBA_NUM_THREADS
-    count = available if threads <= 0 else min(threads, available)
+    count = thread_count(threads)
     numba.set_num_threads(count)
     return count
 

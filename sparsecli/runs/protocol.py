@@ -183,16 +183,17 @@ def execute(command: Command, cfg: Any) -> Optional[str]:
 
 
 def _other_threads(run: RunDir, threads: int) -> None:
-    """Warn when a cache hit's artifacts were computed at another thread count than this call's."""
-    from sparsecli.kernels import set_threads
+    """Warn when a cache hit's artifacts were computed at another thread count than this call
+    would run on."""
+    from sparsecli.kernels import thread_count
     from sparsecli.runs.rundir import read_meta
 
     attempts = [a for a in read_meta(run.path).get("attempts", []) if a.get("status") == "complete"]
-    made, here = (attempts[-1].get("threads_used") if attempts else None), set_threads(threads)
+    made, here = (attempts[-1].get("threads_used") if attempts else None), thread_count(threads)
     if made is not None and made != here:
         log.warning(
-            "these artifacts were computed on %d thread(s), this call asked for %d: at %d the bytes "
-            "may differ (runtime.force=true recomputes them here)", made, here, here
+            "these artifacts were computed on %s thread(s), this call would run on %s: the bytes may differ "
+            "(runtime.force=true recomputes them here)", made, here
         )  # fmt: skip
 
 
@@ -310,12 +311,12 @@ def _keeps(run: RunDir, fresh: bool) -> bool:
 def _give_up(run: RunDir, fresh: bool, status: str, reason: str) -> None:
     """End a failed attempt: leave nothing half-written behind."""
     if _keeps(run, fresh):
-        if run.started:
+        if run.started:  # this process holds the run: its empty work folder says nothing
             run.fail(status, reason)
-        try:
-            (run.path / WORK).rmdir()  # an empty work folder says nothing
-        except OSError:
-            pass
+            try:
+                (run.path / WORK).rmdir()
+            except OSError:
+                pass
         return
     handler = ui.attempt_log()
     if handler is not None:  # its file goes with the directory: later lines (a sweep's) must not remake it

@@ -129,7 +129,7 @@ class RunDir:
         return done is not None and done.get("key") == self.key and changed_artifact(self.path, done) is None
 
     def is_fresh(self) -> bool:
-        """No earlier attempt started here (Hydra may already have written .hydra/ and logs/)."""
+        """No earlier attempt started here (Hydra may already have written logs/)."""
         return not (self.path / META).exists()
 
     def has_work(self) -> bool:

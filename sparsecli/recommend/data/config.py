@@ -65,6 +65,8 @@ class ItemMetaConfig:
 
     def __post_init__(self) -> None:
         check(self.path_sep != "", "data.item_meta.path_sep", "is empty", "pass the separator of the paths, e.g. '>'")
+        twice = next((f for i, f in enumerate(self.fields) if f in self.fields[:i]), None)
+        check(twice is None, "data.item_meta.fields", f"names {twice!r} twice", "name each column once")
 
 
 @dataclass

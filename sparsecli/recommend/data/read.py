@@ -76,7 +76,9 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
             files.append(item_file)
     if data.item_meta.file:
         folder = where if where.is_dir() else where.parent
-        files.append(folder / data.item_meta.file)
+        named = folder / data.item_meta.file
+        if named not in files:  # the .item beside the .inter, named to choose its fields: read once
+            files.append(named)
     for path in files:
         if not path.is_file() and data.format != RecFormat.hf:
             named_by = next(
@@ -99,8 +101,9 @@ def read(data: RecDataConfig, data_root: Optional[str]) -> Interactions:
     files = input_files(data, data_root)
     if data.format == RecFormat.atomic:
         table = _atomic(files[0], data)
-        if len(files) > (2 if data.item_meta.file else 1):  # the .item beside the .inter
-            table = _with_meta(table, _atomic_meta(files[1], data.columns.item), files[1], data)
+        beside = item_beside(files[0])
+        if beside in files and not (data.item_meta.file and files[-1] == beside):  # not named as item_meta.file
+            table = _with_meta(table, _atomic_meta(beside, data.columns.item), beside, data)
     elif data.format == RecFormat.p5:
         table = _p5(files[0])
     else:
@@ -395,7 +398,7 @@ def _record_lines(path: Path, sep: str, rows: int) -> list[int]:
             reader = csv.reader(handle, delimiter=sep)
             for record in reader:
                 start, end = end + 1, reader.line_num
-                if record:
+                if record and not (len(record) == 1 and not record[0].strip()):  # pandas skips blank lines
                     lines.append(start)
     except (csv.Error, UnicodeDecodeError, ValueError, TypeError):  # TypeError: a separator csv cannot take
         return counted
@@ -429,7 +432,7 @@ def _with_meta(
                 )
             unknown += 1
             continue
-        if i in first_line:  # a repeated row is harmless; two that disagree leave the item's metadata unknown
+        if i in first_line:  # a repeated row is harmless; of two that disagree, neither can be trusted
             differs = next((f for f in values if not _same_value(aligned[f][i], values[f][row])), None)
             if differs is not None:
                 raise InputError(

@@ -156,7 +156,7 @@ class M2TRecConfig(ModelConfig):
     layers: int = 2  # as SASRec
     heads: int = 2  # 2 heads of 32
     dropout: float = 0.2  # the usual Transformer recommender rate
-    fields: List[str] = field(default_factory=list)  # metadata fields an item is made of; [] = all
+    fields: List[str] = field(default_factory=list)  # metadata fields an item is made of; [] = all token fields
     # fields whose value for the next item is also predicted (the paper's category levels): [] = none
     category_fields: List[str] = field(default_factory=list)
     lambda_category: float = 0.5  # weight of the category losses beside the next-item loss
@@ -200,7 +200,7 @@ class TwoTowerConfig(ModelConfig):
     max_len: int = 50  # as SASRec
     dim: int = 64  # as SASRec
     field_dim: int = 16  # each feature field's embedding, the ID's too
-    fields: List[str] = field(default_factory=list)  # metadata fields of the item tower; [] = all
+    fields: List[str] = field(default_factory=list)  # metadata fields of the item tower; [] = all token fields
     ssl: str = "none"  # none, rfm (random feature masking) or cfm (correlated, by mutual information)
     alpha: float = 0.1  # weight of the self-supervised loss (the paper tunes it in 0.1..3)
     temperature: float = 0.1  # InfoNCE temperature of the two views

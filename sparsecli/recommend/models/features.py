@@ -10,6 +10,7 @@ seen in training or not: that is what lets a metadata model rank items it never 
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -36,7 +37,10 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
     from sparsecli.errors import ConfigError
 
     available = sorted(item_meta)
-    chosen = list(fields) or available
+    numeric = [f for f in available if any(_is_number(v) for v in item_meta[f])]
+    chosen = list(fields) or [f for f in available if f not in numeric]  # all: the token fields
+    if not fields and numeric:
+        logging.getLogger("sparsecli").info("item metadata: %s hold numbers, left out", ", ".join(numeric))
     if not chosen:
         raise ConfigError(
             "the data has no item metadata fields (a .item file with only its id column has none)",
@@ -51,7 +55,7 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
     tables, vocab, multi = [], [], []
     for name in chosen:
         values = item_meta[name]
-        if any(isinstance(v, float) or (isinstance(v, list) and v and isinstance(v[0], float)) for v in values):
+        if name in numeric:
             # each distinct number would become a token of its own: a price or a score is an item ID in disguise
             raise ConfigError(
                 f"metadata field {name!r} holds numbers (float, float_seq); items are made of tokens",
@@ -75,6 +79,10 @@ def encode(item_meta: dict, fields: Sequence[str], n_items: int, where: str = "m
         vocab.append(len(numbers) + 1)
         multi.append(any(isinstance(v, list) for v in values))
     return ItemFeatures(chosen, tables, vocab, multi)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, float) or (isinstance(value, list) and bool(value) and isinstance(value[0], float))
 
 
 def placeholder(spec: dict, n_items: int) -> ItemFeatures:
