@@ -77,6 +77,13 @@ def check(ok: bool, where: str, message: str, fix: str) -> None:
         raise ConfigError(message, where=where, fix=fix)
 
 
+def check_distinct(values, where: str, fix: str) -> None:
+    """Raise a ConfigError naming the field when a name appears twice in `values`."""
+    values = list(values)
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    check(twice is None, where, f"names {twice!r} twice", fix)
+
+
 def _default(f) -> Any:
     from dataclasses import MISSING as NONE
 

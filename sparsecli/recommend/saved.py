@@ -64,6 +64,20 @@ def model_config(info: dict, path: Path, where: str):
         ) from None
 
 
+def _read_info(root: Path, field: str) -> tuple[dict, int, object]:
+    """(model.json, its n_items, its ModelConfig) of the model saved in `root`. Raises
+    InputError for a missing or unreadable model.json."""
+    path = root / MODEL_JSON
+    if not path.is_file():
+        raise InputError(f"{path} is missing", where=field, fix="point at a train-rec or prune run")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        n_items = int(info["n_items"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(f"{path} is unreadable ({err})", where=field, fix="rerun that run") from None
+    return info, n_items, model_config(info, path, field)
+
+
 def load(folder: str, field: str) -> Saved:
     """The model saved in `folder`, with its masks if it was pruned. `field` names the config
     field that gave the folder, for errors. Raises InputError (missing or unreadable files)."""
@@ -78,12 +92,7 @@ def load(folder: str, field: str) -> Saved:
     for name in (MODEL_JSON, WEIGHTS, ITEMS):
         if not (root / name).is_file():
             raise InputError(f"{root / name} is missing", where=field, fix="point at a train-rec or prune run")
-    try:
-        info = json.loads((root / MODEL_JSON).read_text(encoding="utf-8"))
-        n_items = int(info["n_items"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputError(f"{root / MODEL_JSON} is unreadable ({err})", where=field, fix="rerun that run") from None
-    config = model_config(info, root / MODEL_JSON, field)
+    info, n_items, config = _read_info(root, field)
     features = None
     if getattr(config, "metadata", False):  # tables of the recorded shapes, filled by load_weights
         from sparsecli.recommend.models.features import placeholder
@@ -124,16 +133,7 @@ def check_settings(folder: str, config, field: str) -> None:
     """Refuse the model saved in `folder` when its settings differ from `config` (ConfigError),
     from its model.json alone, so before any data is read. Raises InputError for a missing or
     unreadable model.json."""
-    path = Path(folder) / MODEL_JSON
-    if not path.is_file():
-        raise InputError(f"{path} is missing", where=field, fix="point at a train-rec or prune run")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise InputError(
-            f"{path} is unreadable ({err})", where=field, fix="point at a train-rec or prune run"
-        ) from None
-    _same_settings(model_config(info if isinstance(info, dict) else {}, path, field), config, field)
+    _same_settings(_read_info(Path(folder), field)[2], config, field)
 
 
 def _same_settings(saved_config, config, field: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
 
-from sparsecli.schema import MISSING, check, late_field, location_field, option
+from sparsecli.schema import MISSING, check, check_distinct, late_field, location_field, option
 
 
 class RecFormat(Enum):
@@ -65,8 +65,7 @@ class ItemMetaConfig:
 
     def __post_init__(self) -> None:
         check(self.path_sep != "", "data.item_meta.path_sep", "is empty", "pass the separator of the paths, e.g. '>'")
-        twice = next((f for i, f in enumerate(self.fields) if f in self.fields[:i]), None)
-        check(twice is None, "data.item_meta.fields", f"names {twice!r} twice", "name each column once")
+        check_distinct(self.fields, "data.item_meta.fields", "name each column once")
 
 
 @dataclass

@@ -66,14 +66,11 @@ def input_files(data: RecDataConfig, data_root: Optional[str]) -> list[Path]:
         files = [where / data.file if data.file else where]
     elif where.is_file():  # the .inter or sequential file itself
         files = [where]
-        if data.format == RecFormat.atomic and item_beside(where).is_file():
-            files.append(item_beside(where))
     else:
         name = data.file or DEFAULT_FILES.get(data.format) or f"{where.name}.inter"
         files = [where / name]
-        item_file = item_beside(files[0])
-        if data.format == RecFormat.atomic and item_file.is_file():
-            files.append(item_file)
+    if data.format == RecFormat.atomic and item_beside(files[0]).is_file():
+        files.append(item_beside(files[0]))
     if data.item_meta.file:
         folder = where if where.is_dir() else where.parent
         named = folder / data.item_meta.file

@@ -7,20 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, List
 
-from sparsecli.schema import check, late_field, option
+from sparsecli.schema import check, check_distinct, late_field, option
 
 
 def _positive(config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
         check(value >= 1, f"model.{name}", f"must be >= 1, got {value}", f"pass e.g. model.{name}=2")
-
-
-def _distinct(config, *names: str) -> None:
-    for name in names:
-        values = list(getattr(config, name))
-        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
-        check(twice is None, f"model.{name}", f"names {twice!r} twice", "name each field once")
 
 
 @dataclass
@@ -171,7 +164,8 @@ class M2TRecConfig(ModelConfig):
         check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)", "pass e.g. 0.2")
         check(self.pool in ("mean", "last"), "model.pool", f"unknown pooling {self.pool!r}", "pass mean or last")
         check(self.lambda_category >= 0, "model.lambda_category", "must be >= 0", "pass e.g. 0.5 (0: single task)")
-        _distinct(self, "fields", "category_fields")
+        check_distinct(self.fields, "model.fields", "name each field once")
+        check_distinct(self.category_fields, "model.category_fields", "name each field once")
         extra = [f for f in self.category_fields if self.fields and f not in self.fields]
         check(not extra, "model.category_fields", f"{extra} are not among model.fields", "add them to model.fields")
 
@@ -211,7 +205,7 @@ class TwoTowerConfig(ModelConfig):
         check(self.ssl in ("none", "rfm", "cfm"), "model.ssl", f"{self.ssl!r} is not none, rfm or cfm", "pass rfm")
         check(self.alpha >= 0, "model.alpha", "must be >= 0", "pass e.g. 0.1")
         check(self.temperature > 0, "model.temperature", "must be > 0", "pass e.g. 0.1")
-        _distinct(self, "fields")
+        check_distinct(self.fields, "model.fields", "name each field once")
 
     def build(self, n_items: int, features=None, train=None):
         from sparsecli.recommend.models import two_tower
