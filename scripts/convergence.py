@@ -5,17 +5,18 @@ multi-task training (next item + category levels) converges faster than single-t
     make diginetica-convergence     # 10 seeds of each on Diginetica, 25 epochs, no early stop, then this
 
 Both groups are train-rec run directories; their train_log.jsonl gives the validation figure
-(the runs' trainer.monitor, NDCG@10 by default) after each epoch, at a step count. Runs pair up
-by seed. Reported:
+(the runs' trainer.monitor, NDCG@10 by default) after each validation, at a step count: each
+epoch, or every N steps with trainer.eval_every_steps=N (the make targets validate every step).
+Runs pair up by seed. Reported:
 
   * per seed: the step at which the baseline reaches its best, the first step at which the
     faster run's figure is >= that best, and their ratio ("never" when it does not);
-  * over the seeds: the same on the mean validation curves (epoch by epoch, up to the shortest
-    run), which averages out the validation set's noise (a few hundred users move the figure
+  * over the seeds: the same on the mean validation curves (validation by validation, up to
+    the shortest run), which averages out the validation set's noise (a few hundred users move the figure
     by single hits); and the median of the per-seed ratios, "never" counted as infinite.
 
 Runs with early stopping end at different epochs; for the mean curves, train all for the same
-epochs (trainer.patience >= trainer.max_epochs).
+epochs (trainer.patience >= the number of validations).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class Refused(Exception):
 
 
 def read_curve(run: Path) -> Curve:
-    """The validation figures of one finished train-rec run, with the step count after each
-    validated epoch (epochs still being pruned are not candidates, as in training)."""
+    """The validation figures of one finished train-rec run, with the step count at each
+    (validations while a sparsity schedule still prunes are not candidates, as in training)."""
     if not (run / "DONE.json").is_file():
         raise Refused(f"{run}: not a finished run (no DONE.json); pass the directory `sparse train-rec` printed")
     try:

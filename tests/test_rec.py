@@ -151,6 +151,70 @@ def interrupted_then_resumed(sparse, folder, args, root, monkeypatch):
     return resumed
 
 
+def test_validating_within_epochs_keeps_training_and_stopping_as_they_were(sparse, tmp_path, monkeypatch):
+    folder = rule_data(tmp_path / "rule")
+    args = ("trainer.max_epochs=12", "trainer.patience=1", "model.dropout=0.3")
+    plain = train(sparse, folder, *args).run_dir
+    steps = (*args, "trainer.eval_every_steps=1")
+    every = train(sparse, folder, *steps).run_dir
+
+    def untimed(run):  # the log less its clock readings
+        lines = (run / "train_log.jsonl").read_text().splitlines()
+        timed = ("train_s", "steps_per_s", "wall_s")
+        return [{k: v for k, v in json.loads(line).items() if k not in timed} for line in lines]
+
+    def trainer_key(run):  # the trainer settings the run key holds
+        return json.loads((run / "meta.json").read_text())["config"]["trainer"]
+
+    # a setting added after runs were keyed: left out of the key at its default, so they stay cache hits
+    assert "eval_every_steps" not in trainer_key(plain) and trainer_key(every)["eval_every_steps"] == 1
+    ends, within = [e for e in untimed(every) if "loss" in e], [e for e in untimed(every) if e.get("within_epoch")]
+    # 60 windows in batches of 32: 2 steps an epoch, validated after the first and at the end
+    assert [e["step"] for e in within] == [1, 3, 5, 7, 9, 11, 13] and [e["epoch"] for e in within] == list(range(1, 8))
+    assert ends == untimed(plain)  # the same losses and epoch-end figures, and patience stops both after epoch 7
+    training = json.loads((every / "metrics.json").read_text())["training"]
+    assert training["stopped"] == "patience" and training["epochs"] == 7
+    best = max(within + ends, key=lambda e: (e["valid"]["NDCG@10"], -e["step"]))  # the first of equal figures
+    assert (training["best_step"], training["best"]) == (best["step"], best["valid"]["NDCG@10"])
+
+    resumed = interrupted_then_resumed(sparse, folder, steps, tmp_path / "c", monkeypatch).run_dir
+    assert (every / "model.safetensors").read_bytes() == (resumed / "model.safetensors").read_bytes()
+    assert untimed(every) == untimed(resumed)
+
+    # stopped within epoch 3, after its first step's validation found a new best: the kept best
+    # weights stay those of the last checkpoint, and the rerun resumes from both
+    from sparsecli.recommend import train as training
+
+    saved_checkpoint, saved_weights, saved_lr, kept = training.save_checkpoint, training.save_weights, training._lr, {}
+
+    def checkpoint(folder, model, optimizer, state, *rest):
+        saved_checkpoint(folder, model, optimizer, state, *rest)
+        if state["epoch"] == 2:
+            kept["best"] = (folder / training.BEST).read_bytes()
+
+    def weights(*args):
+        saved_weights(*args)
+        kept["armed"] = "best" in kept
+
+    def lr(*args):  # the next step
+        if kept.get("armed"):
+            raise KeyboardInterrupt
+        return saved_lr(*args)
+
+    for name, stand_in in (("save_checkpoint", checkpoint), ("save_weights", weights), ("_lr", lr)):
+        monkeypatch.setattr(training, name, stand_in)
+    root = tmp_path / "d"
+    common = ("train-rec", "data=atomic", f"data.path={folder}", "data.file=rule.inter", *SMALL, *steps)
+    assert sparse(*common, f"runs_root={root}").exit_code == 130
+    (work,) = root.glob("train-rec/*/work")
+    assert (work / training.BEST).read_bytes() == kept["best"] and (work / training.PENDING).is_file()
+    for name, original in (("save_checkpoint", saved_checkpoint), ("save_weights", saved_weights), ("_lr", saved_lr)):
+        monkeypatch.setattr(training, name, original)
+    again = train(sparse, folder, *steps, f"runs_root={root}")
+    assert "resuming from the checkpoint after epoch 2" in again.stderr and not (work / training.PENDING).exists()
+    assert (every / "model.safetensors").read_bytes() == (again.run_dir / "model.safetensors").read_bytes()
+
+
 @pytest.mark.parametrize("model", ["popularity", "ease", "gru4rec", "bert4rec"])
 def test_every_model_trains_and_writes_a_run(sparse, tmp_path, model):
     folder = rule_data(tmp_path / "rule")

@@ -266,7 +266,7 @@ def body(run, conf: TrainRecJob) -> None:
     if not run.leader:  # rank 0 ranks, evaluates and writes
         return
     if control is not None:
-        kept = control.finish()  # the best epoch's masks (train.fit), applied: what is ranked and saved
+        kept = control.finish()  # the best validation's masks (train.fit), applied: what is ranked and saved
     model.to(device).eval()
     counts = data.split.train.item_counts(n_items)
     results: dict = {

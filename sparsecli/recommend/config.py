@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
 
-from sparsecli.schema import check, option
+from sparsecli.schema import check, late_field, option
 
 
 class Schedule(Enum):
@@ -40,6 +40,10 @@ class TrainerConfig:
     grad_clip: float = 0.0  # max gradient norm; 0 = off, as SASRec and RecBole train
     max_epochs: int = 200  # 0: no training, evaluate the initial weights (init=)
     eval_every: int = 1  # epochs between validations
+    # > 0: also validate every this many optimizer steps within an epoch, for learning curves at
+    # step resolution (convergence comparisons); these count towards patience, and stopping is
+    # decided at the epoch's end. 0: on epoch ends only.
+    eval_every_steps: int = late_field(0)
     patience: int = 10  # validations without improvement before stopping
     monitor: str = "NDCG@10"  # the validation metric early stopping and model selection follow
     # Stop when training has used this much wall time (seconds), then validate once more. Runs
@@ -50,6 +54,7 @@ class TrainerConfig:
         for name, example in (("batch_size", 256), ("eval_every", 1), ("patience", 10)):
             check(getattr(self, name) >= 1, f"trainer.{name}", "must be >= 1", f"pass e.g. trainer.{name}={example}")
         check(self.max_epochs >= 0, "trainer.max_epochs", "must be >= 0 (0: evaluate only)", "pass e.g. 200")
+        check(self.eval_every_steps >= 0, "trainer.eval_every_steps", "must be >= 0", "pass 0 (off) or e.g. 5")
         check(self.bucket >= 0, "trainer.bucket", "must be >= 0", "pass 0 (off) or e.g. 64")
         check(self.lr > 0, "trainer.lr", "must be > 0", "pass e.g. 1e-3")
         check(self.weight_decay >= 0, "trainer.weight_decay", "must be >= 0", "pass e.g. 0.0")

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
@@ -36,6 +37,9 @@ log = logging.getLogger("sparsecli")
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
+# The best weights found since the last checkpoint: moved to BEST when the epoch's checkpoint is
+# written, so BEST always matches the checkpoint's counters; a run resumed mid-epoch drops it.
+PENDING = "best.pending.safetensors"
 STATE = "state"  # the checkpoint metadata key holding the counters
 LOG = "train_log.jsonl"
 STOPS = (None, "max_wall_s", "patience")  # why training stopped, as rank 0 tells the other ranks
@@ -275,7 +279,8 @@ def step_flops(
 
 
 class Trained(NamedTuple):
-    best_epoch: int
+    best_epoch: int  # the epoch in which the kept weights were validated
+    best_step: int  # the optimizer step after which they were
     best: float
     epochs: int
     steps: int
@@ -299,12 +304,19 @@ def fit(
     """Train `model` on data.split.train, validating on data.split.valid; leaves the best
     weights in work/best.safetensors and in `model`.
 
+    Validation runs at the end of every config.eval_every-th epoch and, with
+    config.eval_every_steps, also every that many optimizer steps within an epoch (logged as
+    {"epoch", "step", "within_epoch": true, "wall_s", "valid"}, with "sparsity" under
+    control). Validating reads no random state and patience counts epoch-end validations
+    only, against the best of those, so within-epoch validation changes which weights are
+    kept (the best of all validations) but never the training, nor when it stops.
+
     control: sparse training (sparsity/training.py), called around every step: before the
     forward pass, after the backward pass (before clipping: RigL ranks the raw gradient) and
-    after the optimizer step, with the global step counted from 0. Epochs that end before the
+    after the optimizer step, with the global step counted from 0. Validations before the
     controller's masks reach their final sparsity (control.settles_at()) are neither kept as
-    the best nor counted against patience. Its masks are saved in each
-    checkpoint and beside the best weights, and it ends holding the best epoch's masks. Its
+    the best nor counted against patience. Its masks are saved in each checkpoint and beside
+    the best weights, and it ends holding the best validation's masks. Its
     random growth (SET) is reseeded every epoch from (seed, epoch). after_epoch(epoch) runs
     once an epoch's checkpoint is saved.
 
@@ -337,9 +349,23 @@ def fit(
         control.bind(optimizer)
     state = load_checkpoint(work, model, optimizer, control)
     if state is None:
-        state = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "elapsed": 0.0, "log": []}
+        state = {
+            "epoch": 0,
+            "step": 0,
+            "best": -1.0,
+            "best_epoch": 0,
+            "best_step": 0,
+            "end_best": -1.0,  # the best epoch-end figure, which patience follows
+            "bad": 0,
+            "elapsed": 0.0,
+            "log": [],
+        }
     else:
+        if "best_step" not in state:  # a checkpoint written before within-epoch validation
+            ends = [e["step"] for e in state["log"] if e["epoch"] == state["best_epoch"] and "valid" in e]
+            state.update(best_step=ends[0] if ends else 0, end_best=state["best"])
         log.info("resuming from the checkpoint after epoch %d", state["epoch"])
+    (work / PENDING).unlink(missing_ok=True)  # from an epoch that never reached its checkpoint
     if world.size > 1 and world_ops.broadcast([state["epoch"], state["step"]]) != [state["epoch"], state["step"]]:
         from sparsecli.errors import InputError
 
@@ -350,6 +376,43 @@ def fit(
         )
     autocast = config.precision == Precision.bf16
     started = time.perf_counter() - state["elapsed"]
+
+    def validate(entry: dict, at_end: bool) -> None:
+        """Validate the current weights into entry["valid"]; keep them (in PENDING) when they
+        are the best so far. Only epoch-end validations (at_end) count towards patience."""
+        model.eval()
+        with control.evaluating() if control is not None else contextlib.nullcontext():
+            ranked = ranking.full_ranking(model.scorer(), data.split.valid, n_items, rank, device)
+        valid = ranking.report(ranked, data.split.valid, counts, rank)
+        entry["valid"] = {k: v for k, v in valid.items() if "@" in k}
+        current = valid.get(config.monitor)
+        if current is None:
+            from sparsecli.errors import ConfigError
+
+            raise ConfigError(
+                f"no validation metric {config.monitor!r}",
+                where="trainer.monitor",
+                fix=f"pass one of {', '.join(k for k in valid if '@' in k)}",
+            )
+        if control is not None and state["step"] <= control.settles_at():
+            entry["before_final_sparsity"] = True  # a model still being pruned is no candidate
+            return
+        if current > state["best"]:
+            state.update(best=current, best_epoch=entry["epoch"], best_step=state["step"])
+            with atomic_path(work / PENDING) as tmp:
+                save_weights(tmp, model, control)
+        if at_end:
+            state["bad"] = 0 if current > state["end_best"] else state["bad"] + 1
+            state["end_best"] = max(state["end_best"], current)
+
+    def sparsity_census() -> dict:
+        """The masks in force now, with the active parameter count; {} for dense training."""
+        if control is None:
+            return {}
+        census = control.census()
+        census["active_params"] = sum(p.numel() for p in model.parameters()) - census["pruned"]
+        return {"sparsity": census}
+
     while state["epoch"] < config.max_epochs and not state.get("stopped"):
         epoch = state["epoch"] + 1
         torch.manual_seed(_seed(seed, epoch))
@@ -366,8 +429,9 @@ def fit(
                 torch.manual_seed(_seed(seed, epoch, world.rank))
                 generator.manual_seed(_seed(seed, epoch, world.rank) + 1)
         steps = len(order)
+        validates_at_end = epoch % config.eval_every == 0 or epoch == config.max_epochs
         model.train()
-        total_loss, epoch_start, out_of_time = 0.0, time.perf_counter(), False
+        total_loss, epoch_start, out_of_time, validating_s = 0.0, time.perf_counter(), False, 0.0
         with progress(f"epoch {epoch}", steps, "steps") as bar:
             for b in range(steps):
                 batch = window_batch(train.items, spans[order[b]], length)
@@ -397,14 +461,25 @@ def fit(
                     out_of_time = time.perf_counter() - started >= config.max_wall_s
                     if world.size > 1:  # rank 0's clock decides for all
                         out_of_time = bool(world_ops.broadcast([int(out_of_time)])[0])
-                    if out_of_time:
+                    if out_of_time:  # the epoch-end validation follows
                         break
-        train_s = time.perf_counter() - epoch_start
+                if (
+                    world.rank == 0
+                    and config.eval_every_steps
+                    and state["step"] % config.eval_every_steps == 0
+                    and not (b + 1 == steps and validates_at_end)  # the epoch's own validation follows
+                ):
+                    clock = time.perf_counter()
+                    within = {"epoch": epoch, "step": state["step"], "within_epoch": True}
+                    validate(within, at_end=False)
+                    validating_s += time.perf_counter() - clock
+                    # the clock after validating, as at epoch ends
+                    within.update(wall_s=round(time.perf_counter() - started, 3), **sparsity_census())
+                    state["log"].append(within)
+                    model.train()
+        train_s = time.perf_counter() - epoch_start - validating_s  # steps only, as in steps_per_s
         if world.size > 1:  # the mean batch loss over every rank's batches
             total_loss = world_ops.total(total_loss) / world.size
-        if control is not None:  # the masks in force at the epoch's end
-            census = control.census()
-            census["active_params"] = sum(p.numel() for p in model.parameters()) - census["pruned"]
         entry = {
             "epoch": epoch,
             "step": state["step"],
@@ -412,39 +487,18 @@ def fit(
             "lr": optimizer.param_groups[0]["lr"],
             "train_s": round(train_s, 3),
             "steps_per_s": round((b + 1) / max(train_s, 1e-9), 2),
-            **({"sparsity": census} if control is not None else {}),
+            **sparsity_census(),  # the masks in force at the epoch's end
         }
         if world.rank > 0:  # rank 0 validates and decides whether training goes on
             state["epoch"] = epoch
             state["stopped"] = STOPS[world_ops.broadcast([0])[0]]
             continue
-        if epoch % config.eval_every == 0 or out_of_time or epoch == config.max_epochs:
-            model.eval()
-            with control.evaluating() if control is not None else contextlib.nullcontext():
-                ranked = ranking.full_ranking(model.scorer(), data.split.valid, n_items, rank, device)
-            valid = ranking.report(ranked, data.split.valid, counts, rank)
-            entry["valid"] = {k: v for k, v in valid.items() if "@" in k}
-            current = valid.get(config.monitor)
-            if current is None:
-                from sparsecli.errors import ConfigError
-
-                raise ConfigError(
-                    f"no validation metric {config.monitor!r}",
-                    where="trainer.monitor",
-                    fix=f"pass one of {', '.join(k for k in valid if '@' in k)}",
-                )
-            settled = control is None or state["step"] > control.settles_at()
-            if not settled:  # a model still being pruned is not a candidate, nor counts against patience
-                entry["before_final_sparsity"] = True
-            elif current > state["best"]:
-                state.update(best=current, best_epoch=epoch, bad=0)
-                with atomic_path(work / BEST) as tmp:
-                    save_weights(tmp, model, control)
-            else:
-                state["bad"] += 1
+        if validates_at_end or out_of_time:
+            validate(entry, at_end=True)
             log.info(
-                "epoch %d: loss %.4f, valid %s %.4f (best %.4f at epoch %d), %.1f steps/s",
-                epoch, entry["loss"], config.monitor, current, state["best"], state["best_epoch"], entry["steps_per_s"],
+                "epoch %d: loss %.4f, valid %s %.4f (best %.4f at step %d), %.1f steps/s",
+                epoch, entry["loss"], config.monitor, entry["valid"][config.monitor], state["best"], state["best_step"],
+                entry["steps_per_s"],
             )  # fmt: skip
         state["epoch"] = epoch
         state["elapsed"] = time.perf_counter() - started
@@ -454,13 +508,15 @@ def fit(
             state["stopped"] = "max_wall_s"
         elif state["bad"] >= config.patience:
             state["stopped"] = "patience"
+        if (work / PENDING).is_file():
+            os.replace(work / PENDING, work / BEST)
         save_checkpoint(work, model, optimizer, state, control)
         if world.size > 1:
             world_ops.broadcast([STOPS.index(state.get("stopped"))])
         if after_epoch is not None:
             after_epoch(epoch)
     if world.rank > 0:  # its weights are rank 0's; rank 0 keeps the best ones
-        return Trained(0, -1.0, state["epoch"], state["step"], state.get("stopped") or "max_epochs", [])
+        return Trained(0, 0, -1.0, state["epoch"], state["step"], state.get("stopped") or "max_epochs", [])
     if not (work / BEST).is_file():  # stopped (by max_wall_s) before the schedule reached its end
         log.warning(
             "training ended at step %d, before the sparsity schedule settled: the last weights are kept", state["step"]
@@ -469,4 +525,6 @@ def fit(
             save_weights(tmp, model, control)
     load_weights(work / BEST, model, control)
     stopped = state.get("stopped") or "max_epochs"
-    return Trained(state["best_epoch"], state["best"], state["epoch"], state["step"], stopped, state["log"])
+    return Trained(
+        state["best_epoch"], state["best_step"], state["best"], state["epoch"], state["step"], stopped, state["log"]
+    )
