@@ -150,7 +150,7 @@ diginetica: install
 # compares. One thread each, as measured: the thread count changes float summation order, so the
 # curves, and is not part of the run key (runs made at another count are reused, with a warning;
 # add CONVERGENCE_ARGS=runtime.force=true to remake them). The README's sweep on Diginetica:
-# CONVERGENCE_LAMBDA=0.25, 1, 2, and CONVERGENCE_ARGS=model.pool=mean. On Diginetica an item is
+# CONVERGENCE_LAMBDA=0.25, 1, 2, and CONVERGENCE_ARGS=model.pool=mean, with CONVERGENCE_EVERY=0. On Diginetica an item is
 # made of its category alone, so the category task repeats the next-item one; on ml-100k items
 # are made of genres, year and title words, and the genres are the category task. The claim is
 # about steps, so the runs validate after every step (CONVERGENCE_EVERY; 0: at epoch ends only,
@@ -164,7 +164,9 @@ diginetica-convergence: CONVERGENCE_DATA = diginetica
 diginetica-convergence: CONVERGENCE_RUN = data=diginetica model.category_fields=[categoryId] trainer.max_epochs=25 \
   $(CONVERGENCE_TRAINER)
 ml-100k-convergence: CONVERGENCE_DATA = ml-100k
-ml-100k-convergence: CONVERGENCE_RUN = data=ml-100k model.fields=[class,release_year,movie_title] model.category_fields=[class] \
+# what ml-100k items are made of; the acceptance's metadata alone: ML100K_FIELDS=class,release_year
+ML100K_FIELDS ?= class,release_year,movie_title
+ml-100k-convergence: CONVERGENCE_RUN = data=ml-100k model.fields=[$(ML100K_FIELDS)] model.category_fields=[class] \
   trainer.max_epochs=20 $(CONVERGENCE_TRAINER)
 diginetica-convergence ml-100k-convergence: install
 	rm -f $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-$(CONVERGENCE_LAMBDA).txt $(SPARSECLI_RUNS)/convergence-$(CONVERGENCE_DATA)-0.txt
