@@ -16,7 +16,7 @@ Runs pair up by seed. Reported:
     by single hits); and the median of the per-seed ratios, "never" counted as infinite.
 
 Runs with early stopping end at different epochs; for the mean curves, train all for the same
-epochs (trainer.patience >= the number of validations).
+epochs (trainer.patience >= trainer.max_epochs: patience counts epoch-end validations).
 """
 
 from __future__ import annotations

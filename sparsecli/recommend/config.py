@@ -41,10 +41,10 @@ class TrainerConfig:
     max_epochs: int = 200  # 0: no training, evaluate the initial weights (init=)
     eval_every: int = 1  # epochs between validations
     # > 0: also validate every this many optimizer steps within an epoch, for learning curves at
-    # step resolution (convergence comparisons); these count towards patience, and stopping is
-    # decided at the epoch's end. 0: on epoch ends only.
+    # step resolution (convergence comparisons); the best of all validations is kept, but
+    # patience follows epoch ends only, so training stops as it would without. 0: epoch ends only.
     eval_every_steps: int = late_field(0)
-    patience: int = 10  # validations without improvement before stopping
+    patience: int = 10  # epoch-end validations without improvement before stopping
     monitor: str = "NDCG@10"  # the validation metric early stopping and model selection follow
     # Stop when training has used this much wall time (seconds), then validate once more. Runs
     # that stop on time are not reproducible byte for byte; null = no limit.
