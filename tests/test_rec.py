@@ -172,10 +172,10 @@ def test_validating_within_epochs_keeps_training_and_stopping_as_they_were(spars
     # 60 windows in batches of 32: 2 steps an epoch, validated after the first and at the end
     assert [e["step"] for e in within] == [1, 3, 5, 7, 9, 11, 13] and [e["epoch"] for e in within] == list(range(1, 8))
     assert ends == untimed(plain)  # the same losses and epoch-end figures, and patience stops both after epoch 7
-    training = json.loads((every / "metrics.json").read_text())["training"]
-    assert training["stopped"] == "patience" and training["epochs"] == 7
+    summary = json.loads((every / "metrics.json").read_text())["training"]
+    assert summary["stopped"] == "patience" and summary["epochs"] == 7
     best = max(within + ends, key=lambda e: (e["valid"]["NDCG@10"], -e["step"]))  # the first of equal figures
-    assert (training["best_step"], training["best"]) == (best["step"], best["valid"]["NDCG@10"])
+    assert (summary["best_step"], summary["best"]) == (best["step"], best["valid"]["NDCG@10"])
 
     resumed = interrupted_then_resumed(sparse, folder, steps, tmp_path / "c", monkeypatch).run_dir
     assert (every / "model.safetensors").read_bytes() == (resumed / "model.safetensors").read_bytes()
