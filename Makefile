@@ -153,9 +153,9 @@ diginetica: install
 # CONVERGENCE_LAMBDA=0.25, 1, 2, and CONVERGENCE_ARGS=model.pool=mean, with CONVERGENCE_EVERY=0.
 # On Diginetica an item is made of its category alone, so the category task repeats the
 # next-item one; on ml-100k items are made of genres, year and title words, and the genres are
-# the category task. The claim is
-# about steps, so the runs validate after every step (CONVERGENCE_EVERY; 0: at epoch ends only,
-# a 19-step resolution on both data sets); patience is above the epoch count, so no run stops early.
+# the category task. The claim is about steps, so the runs validate after every step
+# (CONVERGENCE_EVERY; 0: at epoch ends only, a 19-step resolution on both data sets); patience
+# is above the epoch count, so no run stops early.
 CONVERGENCE_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 CONVERGENCE_LAMBDA ?= 0.5
 CONVERGENCE_EVERY ?= 1
